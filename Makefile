@@ -1,0 +1,54 @@
+# Two commands for a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DATA ?= ../shared/data/isic2017
+WEIGHTS ?= imagenet
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup setup-dev run test lint train train-classifier train-segmenter evaluate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## setup: create .venv/ and install everything (runtime, training, tests)
+setup: $(VENV)/.runtime $(VENV)/.dev
+
+## run: set up and serve the committed models with gunicorn on 0.0.0.0:$(PORT)
+run: $(VENV)/.runtime
+	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+## test: set up and run the whole test suite
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file)
+train: train-classifier train-segmenter
+
+train-classifier: setup
+	$(BIN)/python -m training.train_classifier --data $(DATA) --backbone-weights $(WEIGHTS)
+
+train-segmenter: setup
+	$(BIN)/python -m training.train_segmenter --data $(DATA) --backbone-weights $(WEIGHTS)
+
+## evaluate: official ISIC metrics of the committed models on $(DATA)/val
+evaluate: setup
+	$(BIN)/python -m training.evaluate --data $(DATA)/val --out models/val_metrics.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""One upload -> one result: decode, run the models, measure, render. Used by page and API."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+from werkzeug.datastructures import FileStorage
+
+from app.errors import MissingUploadError
+from app.inference import Analysis, Predictor
+from app.measurements import LesionMeasurements, measure_lesion
+from app.overlay import display_size, encode_jpeg, encode_png, overlay_rgba
+from app.preprocessing import DecodedImage, decode_image
+
+#: Longest side of the photo and overlay shown on the page.
+DISPLAY_MAX_SIDE = 1024
+NOT_A_DIAGNOSIS = (
+    "Research software, not a medical device and not a diagnosis. "
+    "A probability from this model cannot rule melanoma in or out; "
+    "see a dermatologist about any lesion that worries you or changes."
+)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """Everything the page and the API report for one upload."""
+
+    decoded: DecodedImage
+    analysis: Analysis
+    lesion: LesionMeasurements
+    timing_ms: dict[str, float]
+
+
+def read_upload(files: Any, field: str = "image") -> bytes:
+    """Return the bytes of the uploaded file, in memory; raise if absent or empty."""
+    upload: FileStorage | None = files.get(field)
+    if upload is None:
+        raise MissingUploadError(f"No file in the form field '{field}'.")
+    data = upload.read()
+    if not data:
+        raise MissingUploadError("The uploaded file is empty.")
+    return data
+
+
+def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int) -> UploadResult:
+    """Decode and analyse uploaded bytes."""
+    started = time.perf_counter()
+    side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
+    decoded = decode_image(data, max_pixels=max_pixels, draft_side=max(2 * side, DISPLAY_MAX_SIDE))
+    decode_ms = 1000 * (time.perf_counter() - started)
+    analysis = predictor.analyze(decoded)
+    started = time.perf_counter()
+    lesion = measure_lesion(analysis.mask)
+    timing = {
+        "decode": round(decode_ms, 2),
+        **analysis.timing_ms,
+        "measure": round(1000 * (time.perf_counter() - started), 2),
+    }
+    return UploadResult(decoded, analysis, lesion, timing)
+
+
+def risk_band(probability: float, bands: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card's risk band (ordered, each with an exclusive upper ``below`` edge) for a probability."""
+    for band in bands:
+        if "below" not in band or probability < float(band["below"]):
+            return band
+    return bands[-1]
+
+
+def mask_png_base64(result: UploadResult) -> str:
+    """The full-size 0/255 mask as base64 PNG (the API's ``mask_png``)."""
+    return base64.b64encode(encode_png(result.analysis.mask)).decode("ascii")
+
+
+def display_images(result: UploadResult) -> tuple[bytes, bytes]:
+    """(photo JPEG, overlay RGBA PNG) at display size, for the result page."""
+    size = display_size(result.decoded.size, DISPLAY_MAX_SIDE)
+    photo = cv2.resize(result.decoded.rgb, size, interpolation=cv2.INTER_AREA)
+    return encode_jpeg(photo), encode_png(overlay_rgba(result.analysis.mask, size))

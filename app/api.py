@@ -1,0 +1,71 @@
+"""JSON API under /api/v1, and the health probes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.analysis import NOT_A_DIAGNOSIS, UploadResult, analyse_upload, mask_png_base64, read_upload, risk_band
+from app.error_handlers import error_response
+from app.inference import Predictor
+from app.inference_extension import get_predictor
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+probes = Blueprint("probes", __name__)
+
+
+def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> dict[str, Any]:
+    """The API's answer for one analysed image."""
+    card = predictor.classifier.card
+    probability = result.analysis.probability
+    width, height = result.decoded.size
+    return {
+        "malignant_probability": round(probability, 6),
+        "label": result.analysis.label,
+        "threshold": result.analysis.threshold,
+        "threshold_meaning": card.raw.get("threshold_meaning", ""),
+        "risk_band": risk_band(probability, card.risk_bands),
+        "mask_png": mask_png_base64(result),
+        "image": {"width": width, "height": height},
+        "lesion": result.lesion.as_dict(),
+        "model": predictor.model_versions,
+        "timing_ms": {**result.timing_ms, "total": round(total_ms, 2)},
+        "disclaimer": NOT_A_DIAGNOSIS,
+    }
+
+
+@bp.post("/analyze")
+def analyze():
+    started = time.perf_counter()
+    predictor = get_predictor()
+    if predictor is None:
+        return error_response(503, "not_ready", "The models are not loaded yet.")
+    data = read_upload(request.files)
+    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
+    return jsonify(result_json(result, predictor, 1000 * (time.perf_counter() - started)))
+
+
+@bp.get("/models")
+def models():
+    predictor = get_predictor()
+    if predictor is None:
+        return error_response(503, "not_ready", "The models are not loaded yet.")
+    return jsonify(
+        classifier=predictor.classifier.card.raw,
+        segmenter=predictor.segmenter.card.raw,
+        disclaimer=NOT_A_DIAGNOSIS,
+    )
+
+
+@probes.get("/healthz")
+def healthz():
+    return jsonify(status="alive")
+
+
+@probes.get("/readyz")
+def readyz():
+    if get_predictor() is None:
+        return jsonify(status="loading"), 503
+    return jsonify(status="ready", models=get_predictor().model_versions)

@@ -1,0 +1,32 @@
+"""Cheap start-up checks of the model files, without importing TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from app.errors import ModelLoadError
+from app.model_card import read_card
+
+MODEL_NAMES = ("classifier", "segmenter")
+
+
+def check_model_files(models_dir: str | Path) -> str | None:
+    """Return a one-line problem description, or None when every model and card looks sound."""
+    try:
+        for name in MODEL_NAMES:
+            card = read_card(Path(models_dir) / f"{name}.json")
+            path = Path(models_dir) / card.path
+            if not path.is_file():
+                raise ModelLoadError(f"Model file {path} does not exist")
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    json.loads(archive.read("config.json"))
+                    if archive.testzip() is not None:
+                        raise zipfile.BadZipFile("a member fails its CRC check")
+            except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+                raise ModelLoadError(f"Model file {path} is corrupt: {error}") from error
+    except ModelLoadError as error:
+        return str(error)
+    return None

@@ -1,0 +1,44 @@
+"""The HTML page: upload form and result."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, render_template, request
+
+from app.analysis import NOT_A_DIAGNOSIS, analyse_upload, display_images, read_upload, risk_band
+from app.error_handlers import error_response
+from app.inference_extension import get_predictor
+from app.overlay import data_uri
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", disclaimer=NOT_A_DIAGNOSIS)
+
+
+@bp.post("/")
+def analyse():
+    started = time.perf_counter()
+    predictor = get_predictor()
+    if predictor is None:
+        return error_response(503, "not_ready", "The models are still loading; try again in a moment.")
+    data = read_upload(request.files)
+    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
+    photo_jpeg, overlay_png = display_images(result)
+    card = predictor.classifier.card
+    return render_template(
+        "result.html",
+        disclaimer=NOT_A_DIAGNOSIS,
+        result=result,
+        probability=result.analysis.probability,
+        band=risk_band(result.analysis.probability, card.risk_bands),
+        bands=card.risk_bands,
+        threshold_meaning=card.raw.get("threshold_meaning", ""),
+        photo_uri=data_uri(photo_jpeg, "image/jpeg"),
+        overlay_uri=data_uri(overlay_png, "image/png"),
+        models=predictor.model_versions,
+        total_ms=round(1000 * (time.perf_counter() - started), 1),
+    )

@@ -1,0 +1,64 @@
+"""Pure post-processing of model outputs: probabilities -> labels, probability maps -> masks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LABELS = ("benign", "malignant")
+
+
+def label_for(probability: float, threshold: float) -> str:
+    """Return ``"malignant"`` when the probability reaches the threshold, else ``"benign"``."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1]. Received threshold={threshold}")
+    return LABELS[int(probability >= threshold)]
+
+
+def flip_views(batch: np.ndarray, views: int) -> np.ndarray:
+    """Stack test-time views of an NHWC batch: identity, then horizontal, then vertical flip."""
+    if views not in (1, 2, 3):
+        raise ValueError(f"views must be 1, 2 or 3. Received views={views}")
+    stack = [batch, batch[:, :, ::-1], batch[:, ::-1, :]][:views]
+    return np.concatenate(stack, axis=0)
+
+
+def merge_views(outputs: np.ndarray, views: int, spatial: bool = False) -> np.ndarray:
+    """Average the outputs of :func:`flip_views`, un-flipping spatial outputs first."""
+    parts = np.split(outputs, views, axis=0)
+    if spatial:
+        unflip = [lambda a: a, lambda a: a[:, :, ::-1], lambda a: a[:, ::-1, :]]
+        parts = [undo(part) for undo, part in zip(unflip, parts, strict=False)]
+    return np.mean(parts, axis=0)
+
+
+def mask_from_probability(
+    probability: np.ndarray,
+    size: tuple[int, int],
+    threshold: float = 0.5,
+    largest_component: bool = True,
+) -> np.ndarray:
+    """Turn a lesion probability map into a 0/255 uint8 mask of ``size`` = (width, height).
+
+    The map is resized (bilinear) before thresholding so the outline stays smooth at full
+    size. With ``largest_component`` only the biggest lesion blob is kept, holes filled:
+    a dermoscopy photo is centred on one lesion.
+    """
+    if probability.ndim == 3:
+        probability = probability[..., 0]
+    if probability.ndim != 2:
+        raise ValueError(f"Expected an HxW probability map. Received shape {probability.shape}")
+    width, height = size
+    resized = cv2.resize(probability.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    mask = (resized >= threshold).astype(np.uint8)
+    if largest_component and mask.any():
+        mask = _largest_filled_component(mask)
+    return mask * np.uint8(255)
+
+
+def _largest_filled_component(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    largest = max(contours, key=cv2.contourArea)
+    filled = np.zeros_like(mask)
+    cv2.drawContours(filled, [largest], -1, 1, thickness=cv2.FILLED)
+    return filled

@@ -1,0 +1,37 @@
+"""gunicorn settings for the lesion analysis service (used by `make run` and the Dockerfile)."""
+
+import os
+import sys
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# One thread per worker: TensorFlow already spreads one request over the cores.
+threads = 1
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so slow leaks cannot accumulate.
+max_requests = 1000
+max_requests_jitter = 100
+# Request line / header limits (gunicorn's own guards against huge headers).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+raw_env = ["TF_CPP_MIN_LOG_LEVEL=2"]
+
+
+def on_starting(server):
+    """Refuse to start, with one clear line, when a model file or card is missing or corrupt."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from app.model_files import check_model_files
+
+    models_dir = os.environ.get("LESION_MODELS_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
+    problem = check_model_files(models_dir)
+    if problem:
+        server.log.error("cannot start: %s", problem)
+        sys.exit(1)

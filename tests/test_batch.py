@@ -1,0 +1,84 @@
+"""The batch CLI contract, run as a user runs it, with the committed models."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ISIC_FIXTURES, ROOT, with_exif_orientation
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    inputs = tmp_path_factory.mktemp("in")
+    for path in (ISIC_FIXTURES / "images").glob("*.jpg"):
+        shutil.copy(path, inputs / path.name)
+    with Image.open(ISIC_FIXTURES / "images" / "ISIC_0012099.jpg") as image:
+        wide = image.convert("RGB").resize((300, 180))
+        wide.save(inputs / "wide.PNG")
+        (inputs / "rotated.jpeg").write_bytes(with_exif_orientation(wide, 6))
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (inputs / "notes.txt").write_text("not an image, not listed")
+    outputs = tmp_path_factory.mktemp("out")
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.batch", str(inputs), str(outputs), "--batch-size", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return completed, inputs, outputs
+
+
+def test_exit_status_is_one_and_failure_is_listed(batch_run) -> None:
+    completed, _, _ = batch_run
+    assert completed.returncode == 1
+    assert "broken.jpg" in completed.stderr and "corrupt or truncated" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_predictions_csv(batch_run) -> None:
+    _, _, outputs = batch_run
+    with (outputs / "predictions.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["image", "malignant"]
+    scored = {row[0]: float(row[1]) for row in rows[1:]}
+    assert set(scored) == {"ISIC_0001769", "ISIC_0012099", "ISIC_0012143", "ISIC_0012151", "wide", "rotated"}
+    assert all(0.0 <= p <= 1.0 for p in scored.values())
+
+
+@pytest.mark.parametrize(
+    ("stem", "size"), [("ISIC_0012099", (256, 256)), ("wide", (300, 180)), ("rotated", (180, 300))]
+)
+def test_masks_are_binary_and_full_size(batch_run, stem: str, size: tuple[int, int]) -> None:
+    _, _, outputs = batch_run
+    with Image.open(outputs / "masks" / f"{stem}_segmentation.png") as mask:
+        assert mask.mode == "L" and mask.size == size
+        values = np.unique(np.asarray(mask))
+    assert set(values) <= {0, 255} and 255 in values
+
+
+def test_mask_agrees_with_ground_truth(batch_run) -> None:
+    _, _, outputs = batch_run
+    truth = np.asarray(Image.open(ISIC_FIXTURES / "masks" / "ISIC_0012099_segmentation.png")) > 127
+    predicted = np.asarray(Image.open(outputs / "masks" / "ISIC_0012099_segmentation.png")) > 127
+    assert (truth & predicted).sum() / (truth | predicted).sum() > 0.6
+
+
+def test_all_good_files_exit_zero(tmp_path: Path) -> None:
+    shutil.copy(ISIC_FIXTURES / "images" / "ISIC_0001769.jpg", tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.batch", str(tmp_path), str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr

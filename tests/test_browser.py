@@ -1,0 +1,75 @@
+"""The upload page in headless Chromium (Debian's /usr/bin/chromium) driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Chromium is not installed (CI installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def live_url(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def test_upload_shows_probability_and_overlay(live_url, browser, lesion_path) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(live_url)
+    assert page.get_by_label("Choose a dermoscopy photo of one skin lesion").is_visible()
+    page.set_input_files("#image", str(lesion_path))
+    page.click("#submit")
+    page.wait_for_selector("#probability", timeout=60_000)
+    assert page.inner_text("#probability").endswith("%")
+    overlay = page.locator("#overlay")
+    assert overlay.is_visible()
+    assert page.evaluate("document.getElementById('overlay').naturalWidth") > 0
+    page.fill("#opacity", "40")
+    page.dispatch_event("#opacity", "input")
+    assert page.evaluate("getComputedStyle(document.getElementById('overlay')).opacity") == "0.4"
+    assert "not a diagnosis" in page.inner_text("body").lower()
+    if os.environ.get("SAVE_SCREENSHOT"):
+        page.fill("#opacity", "100")
+        page.dispatch_event("#opacity", "input")
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert errors == []

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.metrics import classification_scores, segmentation_scores
+
+
+def _mask(rows: list[str]) -> np.ndarray:
+    return np.array([[255 if c == "#" else 0 for c in row] for row in rows], dtype=np.uint8)
+
+
+def test_segmentation_scores_match_hand_computed_values() -> None:
+    truth = _mask(["##..", "##..", "....", "...."])  # 4 px
+    prediction = _mask(["###.", "##..", "....", "...."])  # TP 4, FP 1, FN 0
+    scores = segmentation_scores([truth], [prediction])
+    assert scores["jaccard"] == pytest.approx(4 / 5)
+    assert scores["dice"] == pytest.approx(8 / 9)
+    assert scores["threshold_jaccard"] == pytest.approx(0.8)
+    assert scores["sensitivity"] == pytest.approx(1.0)
+    assert scores["specificity"] == pytest.approx(11 / 12)
+
+
+def test_threshold_jaccard_zeroes_poor_images_before_averaging() -> None:
+    truth = _mask(["####", "####", "....", "...."])  # 8 px
+    half = _mask(["####", "....", "....", "...."])  # Jaccard 0.5 < 0.65 -> 0
+    scores = segmentation_scores([truth, truth], [truth, half])
+    assert scores["jaccard"] == pytest.approx(0.75)
+    assert scores["threshold_jaccard"] == pytest.approx(0.5)
+
+
+def test_segmentation_scores_reject_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="shapes differ"):
+        segmentation_scores([np.zeros((4, 4))], [np.zeros((4, 5))])
+
+
+def test_classification_scores_match_hand_computed_values() -> None:
+    truth = np.array([0, 0, 1, 1, 0, 1])
+    probability = np.array([0.1, 0.6, 0.7, 0.4, 0.3, 0.9])
+    scores = classification_scores(truth, probability, threshold=0.5)
+    # 9 positive/negative pairs, 8 ranked correctly (0.4 < 0.6 is the miss).
+    assert scores["auc"] == pytest.approx(8 / 9)
+    assert scores["sensitivity"] == pytest.approx(2 / 3)
+    assert scores["specificity"] == pytest.approx(2 / 3)
+    assert scores["balanced_accuracy"] == pytest.approx(2 / 3)
+    # ROC reaches sensitivity 0.8 at FPR 1/3 and stays at TPR 1 from there: the ISIC
+    # partial AUC integrates TPR over FPR in [1/3, 1], i.e. 2/3.
+    assert scores["auc_sens_80"] == pytest.approx(2 / 3)
+
+
+def test_risk_bands_bracket_the_threshold_and_count_cases() -> None:
+    from training.operating_point import risk_bands
+
+    truth = np.array([0] * 20 + [1] * 20)
+    probability = np.concatenate([np.linspace(0.0, 0.6, 20), np.linspace(0.3, 1.0, 20)])
+    bands = risk_bands(truth, probability, threshold=0.5)
+    assert [b["name"] for b in bands] == ["low", "intermediate", "high"]
+    assert bands[0]["below"] <= 0.5 <= bands[1]["below"]
+    assert sum(b["validation_melanomas"] for b in bands) == 20
+    assert sum(b["validation_benign"] for b in bands) == 20
+    assert bands[0]["validation_melanomas"] <= 1  # sensitivity >= 95% above the low edge
+    assert bands[2]["validation_benign"] <= 1  # specificity >= 95% below the high edge

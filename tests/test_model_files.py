@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.errors import ModelLoadError
+from app.model_card import read_card
+from app.model_files import check_model_files
+from tests.conftest import MODELS_DIR
+
+
+@pytest.mark.parametrize("name", ["classifier", "segmenter"])
+def test_committed_cards_are_complete(name: str) -> None:
+    card = read_card(MODELS_DIR / f"{name}.json")
+    raw = card.raw
+    for field in (
+        "data",
+        "input_size",
+        "preprocessing",
+        "threshold",
+        "validation",
+        "training",
+        "date",
+        "gflops_per_image",
+    ):
+        assert field in raw, f"{name}.json lacks {field}"
+    assert raw["training"]["command"].startswith(f"python -m training.train_{name}")
+    assert raw["gflops_per_image"] * card.test_time_views <= 2.0
+    assert (MODELS_DIR / card.path).stat().st_size <= 20 * 1024 * 1024
+
+
+def test_committed_models_pass_the_start_up_check() -> None:
+    assert check_model_files(MODELS_DIR) is None
+
+
+def _copy_models(tmp_path: Path) -> Path:
+    target = tmp_path / "models"
+    target.mkdir()
+    for path in MODELS_DIR.glob("*.json"):
+        shutil.copy(path, target)
+    for path in MODELS_DIR.glob("*.keras"):
+        target.joinpath(path.name).symlink_to(path)
+    return target
+
+
+def test_missing_model_file_is_reported_in_one_line(tmp_path: Path) -> None:
+    models = _copy_models(tmp_path)
+    (models / "segmenter.keras").unlink()
+    problem = check_model_files(models)
+    assert problem is not None and "segmenter.keras does not exist" in problem and "\n" not in problem
+
+
+def test_corrupt_model_file_is_reported(tmp_path: Path) -> None:
+    models = _copy_models(tmp_path)
+    (models / "classifier.keras").unlink()
+    (models / "classifier.keras").write_bytes(b"PK\x03\x04 this is not a keras archive")
+    assert "corrupt" in check_model_files(models)
+
+
+def test_card_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "classifier.json"
+    path.write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"classifier\.json"):
+        read_card(path)
+    path.write_text(json.dumps({"name": "x", "version": "1", "input_size": 224}))
+    with pytest.raises(ModelLoadError, match="threshold"):
+        read_card(path)

@@ -1,0 +1,1 @@
+"""Offline training and evaluation of the classifier and the segmenter."""

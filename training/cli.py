@@ -1,0 +1,108 @@
+"""Command-line arguments and run set-up shared by the training tools."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from training.data import IsicSplit, read_split
+
+
+def existing_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a directory")
+    return path
+
+
+def backbone_weights(value: str) -> str:
+    """Accept 'imagenet', 'none', or an existing weights file."""
+    if value.lower() in ("imagenet", "none") or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"{value} is neither 'imagenet', 'none' nor an existing file")
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return number
+
+
+def training_parser(description: str, *, image_size: int, epochs: int, out: str) -> argparse.ArgumentParser:
+    """The arguments every training tool takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--data",
+        type=existing_dir,
+        required=True,
+        help="ISIC folder holding train/ and val/ (images/, masks/, labels.csv)",
+    )
+    parser.add_argument(
+        "--backbone-weights",
+        type=backbone_weights,
+        default="imagenet",
+        help="'imagenet' (Keras download), a .weights.h5 file, or 'none'",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=epochs)
+    parser.add_argument("--image-size", type=positive_int, default=image_size)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--out", type=Path, default=Path(out), help="where to write the .keras model")
+    parser.add_argument("--seed", type=int, default=2017)
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, help="use only the first N images of each split (smoke tests)"
+    )
+    return parser
+
+
+def start_run(args: argparse.Namespace) -> tuple[IsicSplit, IsicSplit]:
+    """Seed everything, set threads, and read the train and val splits."""
+    keras.utils.set_random_seed(args.seed)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    train, val = read_split(args.data / "train"), read_split(args.data / "val")
+    if args.limit:
+        train, val = _head(train, args.limit), _head(val, args.limit)
+    return train, val
+
+
+def _head(split: IsicSplit, count: int) -> IsicSplit:
+    return IsicSplit(
+        split.image_ids[:count], split.image_paths[:count], split.mask_paths[:count], split.melanoma[:count]
+    )
+
+
+def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> dict:
+    """The card's provenance block: data, exact command, date."""
+    return {
+        "data": {
+            "source": "ISIC 2017 (Codella et al., ISBI 2018, arXiv:1710.05006), CC-0",
+            "train_images": len(train),
+            "train_melanoma": int(train.melanoma.sum()),
+            "val_images": len(val),
+            "val_melanoma": int(val.melanoma.sum()),
+        },
+        "training": {
+            "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]]),
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "backbone_weights": Path(args.backbone_weights).name,
+        },
+        "date": date.today().isoformat(),
+    }
+
+
+def _module_name() -> str:
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else Path(sys.argv[0]).stem

@@ -1,0 +1,159 @@
+"""ISIC folder reading and the tf.data pipelines (decode once, cache uint8, augment)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from app.preprocessing import decode_image, prepare_image, resize_for_model
+
+
+@dataclass(frozen=True)
+class IsicSplit:
+    """The files and labels of one ISIC split folder (``images/``, ``masks/``, ``labels.csv``)."""
+
+    image_ids: tuple[str, ...]
+    image_paths: tuple[Path, ...]
+    mask_paths: tuple[Path, ...]
+    melanoma: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
+def read_split(folder: Path) -> IsicSplit:
+    """List an ISIC split folder, checking that every labelled image and mask exists."""
+    folder = Path(folder)
+    labels_path = folder / "labels.csv"
+    if not labels_path.is_file():
+        raise FileNotFoundError(f"{labels_path} does not exist; expected an ISIC split folder")
+    with labels_path.open(newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["image_id"])
+    ids = tuple(row["image_id"] for row in rows)
+    images = tuple(folder / "images" / f"{image_id}.jpg" for image_id in ids)
+    masks = tuple(folder / "masks" / f"{image_id}_segmentation.png" for image_id in ids)
+    missing = [str(path) for path in images + masks if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} files listed in {labels_path} are missing, e.g. {missing[0]}")
+    melanoma = np.array([int(float(row["melanoma"])) for row in rows], dtype=np.float32)
+    return IsicSplit(ids, images, masks, melanoma)
+
+
+def load_mask(path: Path, side: int | None = None) -> np.ndarray:
+    """Read a 0/255 lesion mask as a uint8 array, optionally resized to ``side``."""
+    grey = decode_image(path, min_side=1).rgb[..., 0]
+    if side is not None:
+        grey = resize_for_model(np.repeat(grey[..., None], 3, axis=2), side)[..., 0]
+    return np.where(grey > 127, 255, 0).astype(np.uint8)
+
+
+def _model_images(paths: tuple[Path, ...], side: int) -> tf.data.Dataset:
+    """Stream images from disk through the shared preprocessing (cached after one pass)."""
+
+    def read(path: tf.Tensor) -> np.ndarray:
+        return prepare_image(path.numpy().decode(), side)[0]
+
+    def load(path: tf.Tensor) -> tf.Tensor:
+        image = tf.py_function(read, [path], tf.uint8)
+        image.set_shape((side, side, 3))
+        return image
+
+    names = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+    return names.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def model_inputs(split: IsicSplit, side: int) -> np.ndarray:
+    """All images of a split as one uint8 NHWC array, through the shared preprocessing."""
+    return np.stack([image.numpy() for image in _model_images(split.image_paths, side)])
+
+
+def _model_masks(paths: tuple[Path, ...], side: int) -> tf.data.Dataset:
+    def read(path: tf.Tensor) -> np.ndarray:
+        return load_mask(Path(path.numpy().decode()), side)[..., None]
+
+    def load(path: tf.Tensor) -> tf.Tensor:
+        mask = tf.py_function(read, [path], tf.uint8)
+        mask.set_shape((side, side, 1))
+        return mask
+
+    names = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+    return names.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _affine_matrix(side: int, max_degrees: float, scale_range: tuple[float, float], shift: float) -> tf.Tensor:
+    """A random rotation/scale/shift about the centre, as the 8 projective parameters."""
+    angle = tf.random.uniform((), -max_degrees, max_degrees) * math.pi / 180.0
+    scale = tf.random.uniform((), *scale_range)
+    shift_xy = tf.random.uniform((2,), -shift, shift) * side
+    centre = (side - 1) / 2.0
+    # Output pixel -> input pixel: x_in = A (x_out - c) / s + c + t
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    offset_x = centre - cos * centre + sin * centre + shift_xy[0]
+    offset_y = centre - sin * centre - cos * centre + shift_xy[1]
+    return tf.stack([cos, -sin, offset_x, sin, cos, offset_y, 0.0, 0.0])
+
+
+def _transform(image: tf.Tensor, matrix: tf.Tensor, interpolation: str) -> tf.Tensor:
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None],
+        transforms=matrix[None],
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode="REFLECT",
+    )[0]
+
+
+def augment(image: tf.Tensor, mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Dermoscopy augmentation: flips, 90° turns, small affine, colour jitter.
+
+    Dermoscopy has no canonical orientation, so every flip and turn is label-preserving.
+    The mask (if any) gets exactly the same geometric transform as the image.
+    """
+    side = image.shape[0]
+    image = tf.cast(image, tf.float32)
+    stacked = image if mask is None else tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
+    stacked = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.reverse(stacked, [1]), lambda: stacked)
+    stacked = tf.image.rot90(stacked, tf.random.uniform((), 0, 4, dtype=tf.int32))
+    matrix = _affine_matrix(side, max_degrees=20.0, scale_range=(0.85, 1.25), shift=0.06)
+    stacked = _transform(stacked, matrix, "BILINEAR")
+    image = stacked[..., :3]
+    image = tf.image.random_brightness(image, 0.12 * 255)
+    image = tf.image.random_contrast(image, 0.8, 1.2)
+    image = tf.image.random_saturation(image, 0.8, 1.2)
+    image = tf.image.random_hue(image, 0.03)
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    if mask is None:
+        return image, None
+    return image, tf.cast(stacked[..., 3:] > 127.5, tf.float32)
+
+
+def classification_dataset(
+    split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int
+) -> tf.data.Dataset:
+    """Batches of (RGB float in [0, 255], melanoma 0/1); shuffled and augmented if training."""
+    images = _model_images(split.image_paths, side).cache()
+    labels = tf.data.Dataset.from_tensor_slices(split.melanoma)
+    dataset = tf.data.Dataset.zip(images, labels)
+    if training:
+        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(lambda x, y: (augment(x)[0], y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def segmentation_dataset(split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int) -> tf.data.Dataset:
+    """Batches of (RGB float in [0, 255], mask 0/1 float) at ``side``."""
+    pairs = tf.data.Dataset.zip(_model_images(split.image_paths, side), _model_masks(split.mask_paths, side)).cache()
+    if training:
+        pairs = pairs.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        pairs = pairs.map(lambda x, m: (tf.cast(x, tf.float32), tf.cast(m > 127, tf.float32)))
+    return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)

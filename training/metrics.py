@@ -1,0 +1,48 @@
+"""The official ISIC 2017 metrics, computed with ``isic-challenge-scoring``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from isic_challenge_scoring import metrics
+from isic_challenge_scoring.confusion import create_binary_confusion_matrix
+
+
+def segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> dict[str, float]:
+    """Macro-average the per-image ISIC segmentation metrics over 0/255 mask pairs."""
+    if len(truths) != len(predictions) or not truths:
+        raise ValueError(f"Need equal, non-zero numbers of masks. Received {len(truths)} and {len(predictions)}")
+    rows = []
+    for truth, prediction in zip(truths, predictions, strict=True):
+        if truth.shape != prediction.shape:
+            raise ValueError(f"Mask shapes differ: {truth.shape} and {prediction.shape}")
+        matrix = create_binary_confusion_matrix(truth > 128, prediction > 128)
+        rows.append(
+            {
+                "jaccard": metrics.binary_jaccard(matrix),
+                "threshold_jaccard": metrics.binary_threshold_jaccard(matrix, threshold=0.65),
+                "dice": metrics.binary_dice(matrix),
+                "sensitivity": metrics.binary_sensitivity(matrix),
+                "specificity": metrics.binary_specificity(matrix),
+                "accuracy": metrics.binary_accuracy(matrix),
+            }
+        )
+    return {name: float(value) for name, value in pd.DataFrame(rows).mean().items()}
+
+
+def classification_scores(truth: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
+    """ISIC melanoma metrics: AUC, AUC above 80% sensitivity, and the threshold's confusion."""
+    truth_series = pd.Series(np.asarray(truth, dtype=float))
+    probability_series = pd.Series(np.asarray(probability, dtype=float))
+    weights = pd.Series(np.ones(len(truth_series)))
+    matrix = create_binary_confusion_matrix(truth_series.to_numpy() > 0.5, probability_series.to_numpy() >= threshold)
+    sensitivity = metrics.binary_sensitivity(matrix)
+    specificity = metrics.binary_specificity(matrix)
+    return {
+        "auc": float(metrics.auc(truth_series, probability_series, weights)),
+        "auc_sens_80": float(metrics.auc_above_sensitivity(truth_series, probability_series, weights, 0.80)),
+        "sensitivity": float(sensitivity),
+        "specificity": float(specificity),
+        "balanced_accuracy": float((sensitivity + specificity) / 2),
+        "threshold": float(threshold),
+    }

@@ -1,0 +1,63 @@
+"""Risk bands from validation predictions: cut points with stated sensitivity and specificity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: A "low" result should miss few melanomas; a "high" one should rarely be benign.
+LOW_BAND_SENSITIVITY = 0.95
+HIGH_BAND_SPECIFICITY = 0.95
+
+
+def risk_bands(truth: np.ndarray, probability: np.ndarray, threshold: float) -> list[dict]:
+    """Three bands (low / intermediate / high) whose edges bracket the decision threshold.
+
+    The low edge is the largest cut that keeps validation sensitivity at or above
+    ``LOW_BAND_SENSITIVITY``; the high edge the smallest cut whose specificity reaches
+    ``HIGH_BAND_SPECIFICITY``. Each band states how many validation melanomas and benign
+    lesions fell in it.
+    """
+    truth = np.asarray(truth) > 0.5
+    probability = np.asarray(probability, dtype=float)
+    if truth.all() or not truth.any():
+        raise ValueError("Need both melanomas and benign lesions to set risk bands")
+    positives = np.sort(probability[truth])
+    negatives = np.sort(probability[~truth])
+    # Cut at a positive's score: everything at or above it counts as flagged.
+    allowed_misses = int(np.floor((1 - LOW_BAND_SENSITIVITY) * len(positives)))
+    low_edge = min(float(positives[allowed_misses]), threshold)
+    allowed_false_alarms = int(np.floor((1 - HIGH_BAND_SPECIFICITY) * len(negatives)))
+    high_edge = max(float(negatives[len(negatives) - allowed_false_alarms - 1]) + 1e-6, threshold)
+    edges = [(None, low_edge), (low_edge, high_edge), (high_edge, None)]
+    names = ("low", "intermediate", "high")
+    bands = []
+    for name, (lower, upper) in zip(names, edges, strict=True):
+        inside = np.ones_like(probability, dtype=bool)
+        if lower is not None:
+            inside &= probability >= lower
+        if upper is not None:
+            inside &= probability < upper
+        melanomas, benign = int((inside & truth).sum()), int((inside & ~truth).sum())
+        band = {
+            "name": name,
+            "meaning": _meaning(name, melanomas, int(truth.sum()), benign, int((~truth).sum())),
+            "validation_melanomas": melanomas,
+            "validation_benign": benign,
+        }
+        if upper is not None:
+            band["below"] = round(upper, 6)
+        bands.append(band)
+    return bands
+
+
+def _meaning(name: str, melanomas: int, total_melanomas: int, benign: int, total_benign: int) -> str:
+    share = (
+        f"On validation data {melanomas} of {total_melanomas} melanomas and "
+        f"{benign} of {total_benign} benign lesions scored in this band."
+    )
+    lead = {
+        "low": "Few melanomas score this low, but some do:",
+        "intermediate": "Melanomas and benign lesions both score here:",
+        "high": "Most lesions scoring this high were melanomas on validation data, yet not all:",
+    }[name]
+    return f"{lead} {share}"

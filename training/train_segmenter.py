@@ -1,0 +1,120 @@
+"""Train the MobileNetV2 U-Net lesion segmenter with BCE + Dice.
+
+Example:
+    python -m training.train_segmenter --data ../shared/data/isic2017 \
+        --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from app.model_card import write_card
+from app.postprocessing import flip_views, mask_from_probability, merge_views
+from training.architectures import build_unet
+from training.callbacks import ProgressBar, ValidationCheckpoint
+from training.cli import run_record, start_run, training_parser
+from training.cost import gflops
+from training.data import load_mask, model_inputs, segmentation_dataset
+from training.losses import bce_dice_loss
+from training.metrics import segmentation_scores
+from training.snapshots import average_snapshots
+
+#: Pixels with probability >= this are lesion.
+DEFAULT_THRESHOLD = 0.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = training_parser(__doc__.splitlines()[0], image_size=224, epochs=24, out="models/segmenter.keras")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument(
+        "--average-last", type=int, default=4, help="also try the average of the last N epochs' weights"
+    )
+    return parser.parse_args(argv)
+
+
+def predict_masks(
+    model: keras.Model,
+    images: np.ndarray,
+    sizes: list[tuple[int, int]],
+    threshold: float,
+    views: int = 1,
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """Full-size 0/255 masks for a uint8 NHWC batch, through the serving post-processing."""
+    masks = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32)
+        probabilities = merge_views(np.asarray(model(flip_views(batch, views), training=False)), views, spatial=True)
+        for offset, probability in enumerate(probabilities):
+            masks.append(mask_from_probability(probability, sizes[start + offset], threshold))
+    return masks
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    train, val = start_run(args)
+    size = args.image_size
+    train_data = segmentation_dataset(train, size, args.batch_size, training=True, seed=args.seed)
+    val_images = model_inputs(val, size)
+    val_truth = [load_mask(path) for path in val.mask_paths]
+    val_sizes = [(truth.shape[1], truth.shape[0]) for truth in val_truth]
+
+    def score(model: keras.Model) -> dict[str, float]:
+        return segmentation_scores(val_truth, predict_masks(model, val_images, val_sizes, DEFAULT_THRESHOLD))
+
+    steps = int(np.ceil(len(train) / args.batch_size))
+    checkpoint_dir = args.out.parent / ".checkpoints"
+    model = build_unet(size, args.backbone_weights)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, args.epochs * steps, alpha=0.01, warmup_target=args.learning_rate, warmup_steps=steps
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=bce_dice_loss)
+    checkpoint = ValidationCheckpoint(score, "jaccard", args.out, checkpoint_dir, "segmenter")
+    model.fit(
+        train_data, epochs=args.epochs, verbose=0, callbacks=[ProgressBar(args.epochs, steps, "U-Net"), checkpoint]
+    )
+
+    chosen = dict(checkpoint.best_metrics, selection=f"best epoch ({checkpoint.best_metrics['epoch']})")
+    if average_snapshots(model, checkpoint_dir, "segmenter", args.average_last, args.epochs) is not None:
+        metrics = score(model)
+        print(f"average of the last {args.average_last} epochs: {metrics}")
+        if metrics["jaccard"] > checkpoint.best_value:
+            model.save(args.out)
+            chosen = dict(metrics, selection=f"mean weights of the last {args.average_last} epochs")
+
+    best = keras.models.load_model(args.out, compile=False)
+    best.save(args.out)  # re-saved uncompiled: no optimizer state in the shipped file
+    card = {
+        "name": "segmenter",
+        "version": f"{run_record(args, train, val)['date']}-unet-mobilenetv2-{size}",
+        "file": args.out.name,
+        "task": "lesion segmentation (ISIC 2017 Part 1)",
+        "input_size": size,
+        "preprocessing": "app.preprocessing.prepare_image: first frame, EXIF orientation, RGB "
+        "(alpha flattened on white, 16-bit scaled), resized to input_size x input_size without "
+        "keeping aspect (area interpolation), values 0-255; the model scales to [-1, 1] itself",
+        "output": "per-pixel sigmoid lesion probability at input_size",
+        "postprocessing": "probability map resized bilinearly to the full image, thresholded, "
+        "largest connected component kept with holes filled",
+        "threshold": DEFAULT_THRESHOLD,
+        "test_time_views": 1,
+        "architecture": "U-Net: MobileNetV2 encoder (ImageNet, batch-norm frozen), "
+        "separable-conv decoder (128, 64, 48, 32), output at 1/2 resolution upsampled bilinearly",
+        "loss": "binary cross-entropy + soft Dice",
+        "gflops_per_image": gflops(best),
+        "parameters": int(best.count_params()),
+        "validation": chosen,
+        "validation_history": checkpoint.history,
+        **run_record(args, train, val),
+    }
+    write_card(Path(args.out).with_suffix(".json"), card)
+    print(f"wrote {args.out} and its card; validation: {chosen}")
+
+
+if __name__ == "__main__":
+    main()
