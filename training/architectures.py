@@ -30,6 +30,18 @@ def freeze_batch_norm(model: keras.Model) -> None:
             layer.trainable = False
 
 
+def unfreeze_from(backbone: keras.Model, first_layer: str) -> None:
+    """Make ``first_layer`` and every later backbone layer trainable (batch norm stays frozen)."""
+    names = [layer.name for layer in backbone.layers]
+    if first_layer not in names:
+        raise ValueError(f"No layer {first_layer!r} in {backbone.name}. Received first_layer={first_layer}")
+    backbone.trainable = True
+    start = names.index(first_layer)
+    for layer in backbone.layers[:start]:
+        layer.trainable = False
+    freeze_batch_norm(backbone)
+
+
 def _scaling(inputs: keras.KerasTensor) -> keras.KerasTensor:
     # MobileNetV2's preprocess_input: [0, 255] -> [-1, 1], kept inside the saved model.
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit_range")(inputs)

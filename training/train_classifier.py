@@ -15,7 +15,7 @@ import numpy as np
 
 from app.model_card import write_card
 from app.postprocessing import flip_views, merge_views
-from training.architectures import build_classifier, freeze_batch_norm
+from training.architectures import build_classifier, unfreeze_from
 from training.callbacks import ProgressBar, ValidationCheckpoint
 from training.cli import run_record, start_run, training_parser
 from training.cost import gflops
@@ -28,9 +28,14 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = training_parser(__doc__.splitlines()[0], image_size=224, epochs=12, out="models/classifier.keras")
-    parser.add_argument("--warmup-epochs", type=int, default=2, help="epochs with the backbone frozen")
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="peak fine-tuning rate")
+    parser = training_parser(__doc__.splitlines()[0], image_size=256, epochs=16, out="models/classifier.keras")
+    parser.add_argument("--warmup-epochs", type=int, default=3, help="epochs with the backbone frozen")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak fine-tuning rate")
+    parser.add_argument(
+        "--unfreeze-from",
+        default="block_6_expand",
+        help="fine-tune the backbone from this layer on (earlier, generic layers stay frozen)",
+    )
     parser.add_argument(
         "--test-time-views", type=int, choices=(1, 2, 3), default=3, help="flip views averaged at inference (1 = none)"
     )
@@ -83,8 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             callbacks=[ProgressBar(args.warmup_epochs, steps, "warm-up (frozen backbone)")],
         )
 
-    backbone.trainable = True
-    freeze_batch_norm(backbone)
+    unfreeze_from(backbone, args.unfreeze_from)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, args.epochs * steps, alpha=0.02)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss="binary_crossentropy")
     checkpoint = ValidationCheckpoint(score, "auc", args.out, checkpoint_dir, "classifier")
