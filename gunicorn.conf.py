@@ -5,9 +5,10 @@ import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# One thread per worker: TensorFlow already spreads one request over the cores.
-threads = 1
-worker_class = "sync"
+# Threads let a worker keep serving while one of its connections is slow to send its body;
+# inference itself is CPU-bound, so a few threads per worker are enough.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
