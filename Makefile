@@ -7,6 +7,8 @@ DATA ?= ../shared/data/isic2017
 WEIGHTS ?= imagenet
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
+export MALLOC_ARENA_MAX ?= 2
 
 .PHONY: setup setup-dev run test lint train train-classifier train-segmenter evaluate bench clean
 

@@ -6,23 +6,18 @@ Used by the batch CLI, the web app and ``training.evaluate``; preprocessing come
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
-import tensorflow as tf
 
 from app.errors import ModelLoadError
 from app.model_card import ModelCard, read_card
 from app.postprocessing import flip_views, label_for, mask_from_probability, merge_views
 from app.preprocessing import DecodedImage, resize_for_model
-
-Forward = Callable[[np.ndarray], np.ndarray]
+from app.runtimes import Forward, file_sha256, keras_forward, tflite_forward
 
 
 @dataclass(frozen=True)
@@ -39,37 +34,47 @@ class Analysis:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A Keras model, its card, and a compiled forward function on float32 NHWC batches."""
+    """A model's card and a forward function on float32 NHWC batches."""
 
     card: ModelCard
     forward: Forward
+    #: "tflite" or "keras": which runtime executes the forward pass.
+    runtime: str = "keras"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a uint8/float NHWC batch, averaging the card's flip views."""
         views = self.card.test_time_views
         stacked = flip_views(batch.astype(np.float32), views)
-        spatial = stacked.ndim == 4 and self.card.raw.get("name") == "segmenter"
-        return merge_views(self.forward(stacked), views, spatial=spatial)
+        outputs = self.forward(stacked)
+        return merge_views(outputs, views, spatial=outputs.ndim == 4)
 
 
-def load_model(models_dir: Path, name: str) -> LoadedModel:
-    """Load ``models_dir/<name>.keras`` with its card, checking the card against the model."""
-    import keras
+def load_model(models_dir: Path, name: str, runtime: str = "auto") -> LoadedModel:
+    """Load ``models_dir/<name>`` as its card describes, checking the card against the model.
 
+    Args:
+        models_dir: folder holding ``<name>.json`` and the files it names.
+        name: ``"classifier"`` or ``"segmenter"``.
+        runtime: ``"keras"``, ``"tflite"``, or ``"auto"`` (the TFLite export when the card
+            lists one made from this very ``.keras`` file, else Keras).
+    """
+    if runtime not in ("auto", "keras", "tflite"):
+        raise ValueError(f"runtime must be auto, keras or tflite. Received runtime={runtime!r}")
     card = read_card(Path(models_dir) / f"{name}.json")
     path = Path(models_dir) / card.path
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as error:
-        raise ModelLoadError(f"Model file {path} could not be loaded: {type(error).__name__}") from error
-    expected = (card.input_size, card.input_size, 3)
-    if tuple(model.input_shape[1:]) != expected:
-        raise ModelLoadError(f"Model {path} takes input {model.input_shape[1:]} but its card says {expected}")
-    signature = tf.TensorSpec((None, *expected), tf.float32)
-    compiled = tf.function(lambda x: model(x, training=False), input_signature=[signature])
-    return LoadedModel(card=card, forward=lambda batch: compiled(batch).numpy())
+    export = card.raw.get("tflite")
+    if runtime != "keras" and export:
+        tflite_path = Path(models_dir) / export["file"]
+        current = tflite_path.is_file() and export.get("keras_sha256") == file_sha256(path)
+        if current:
+            return LoadedModel(card, tflite_forward(tflite_path, card.input_size), "tflite")
+        if runtime == "tflite":
+            raise ModelLoadError(f"TFLite file {tflite_path} is missing or was not made from {path}")
+    elif runtime == "tflite":
+        raise ModelLoadError(f"Model card {name}.json lists no TFLite export")
+    return LoadedModel(card, keras_forward(path, card.input_size), "keras")
 
 
 class Predictor:
@@ -80,9 +85,9 @@ class Predictor:
         self.segmenter = segmenter
 
     @classmethod
-    def from_directory(cls, models_dir: Path) -> Predictor:
-        """Load ``classifier`` and ``segmenter`` (``.keras`` + ``.json``) from a folder."""
-        return cls(load_model(models_dir, "classifier"), load_model(models_dir, "segmenter"))
+    def from_directory(cls, models_dir: Path, runtime: str = "auto") -> Predictor:
+        """Load ``classifier`` and ``segmenter`` (cards and model files) from a folder."""
+        return cls(load_model(models_dir, "classifier", runtime), load_model(models_dir, "segmenter", runtime))
 
     @property
     def model_versions(self) -> dict[str, str]:

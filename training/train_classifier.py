@@ -45,14 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, views: int, batch_size: int = 32) -> np.ndarray:
+def predict_probabilities(model: keras.Model, images: np.ndarray, views: int, batch_size: int = 16) -> np.ndarray:
     """P(melanoma) for a uint8 NHWC array, averaged over flip views."""
-    outputs = [
-        merge_views(
-            np.asarray(model(flip_views(images[i : i + batch_size].astype(np.float32), views), training=False)), views
-        )
-        for i in range(0, len(images), batch_size)
-    ]
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        stacked = flip_views(images[start : start + batch_size].astype(np.float32), views)
+        # predict_on_batch runs a compiled function: eager calls on big batches bloat memory.
+        outputs.append(merge_views(np.asarray(model.predict_on_batch(stacked)), views))
     return np.concatenate(outputs)[:, 0]
 
 

@@ -49,7 +49,7 @@ def predict_masks(
     masks = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].astype(np.float32)
-        probabilities = merge_views(np.asarray(model(flip_views(batch, views), training=False)), views, spatial=True)
+        probabilities = merge_views(np.asarray(model.predict_on_batch(flip_views(batch, views))), views, spatial=True)
         for offset, probability in enumerate(probabilities):
             masks.append(mask_from_probability(probability, sizes[start + offset], threshold))
     return masks

@@ -1,0 +1,69 @@
+"""Forward functions for a saved model: Keras (the source of truth) or its TFLite export."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import ModelLoadError
+
+# TensorFlow is imported lazily below; keep its C++ start-up chatter out of the logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keras_forward(path: Path, input_size: int) -> Forward:
+    """A compiled Keras forward pass on float32 NHWC batches of any length."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise ModelLoadError(f"Model file {path} could not be loaded: {type(error).__name__}") from error
+    expected = (input_size, input_size, 3)
+    if tuple(model.input_shape[1:]) != expected:
+        raise ModelLoadError(f"Model {path} takes input {model.input_shape[1:]} but its card says {expected}")
+    signature = tf.TensorSpec((None, *expected), tf.float32)
+    compiled = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    return lambda batch: compiled(batch).numpy()
+
+
+def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> Forward:
+    """A TFLite (LiteRT, XNNPACK) forward pass, one image at a time, safe to call from several threads."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"TFLite file {path} could not be loaded: {error}") from error
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    if tuple(source["shape"][1:]) != (input_size, input_size, 3):
+        raise ModelLoadError(f"TFLite file {path} takes input {tuple(source['shape'][1:])}, not {input_size}")
+    lock = threading.Lock()  # an interpreter holds its tensors: one call at a time
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        with lock:
+            for image in batch:
+                interpreter.set_tensor(source["index"], image[None].astype(np.float32))
+                interpreter.invoke()
+                outputs.append(interpreter.get_tensor(target["index"])[0].copy())
+        return np.stack(outputs)
+
+    return forward

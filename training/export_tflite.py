@@ -1,0 +1,85 @@
+"""Export the saved Keras models to TFLite (float32, XNNPACK at run time) and check parity.
+
+Example:
+    python -m training.export_tflite --models models --images tests/fixtures/isic/images
+
+The ``.keras`` files stay the source of truth: each card records the export's file, the
+SHA-256 of the ``.keras`` it was made from (the app ignores a stale export) and the
+measured parity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from app.inference import load_model
+from app.model_card import read_card, write_card
+from app.preprocessing import IMAGE_SUFFIXES, prepare_image
+from app.runtimes import file_sha256
+from training.cli import existing_dir
+
+MAX_PROBABILITY_GAP = 1e-3
+MIN_MASK_IOU = 0.99
+
+
+def convert(keras_path: Path, input_size: int) -> bytes:
+    """TFLite flatbuffer of a Keras model with a batch-1 float32 input."""
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    signature = tf.TensorSpec((1, input_size, input_size, 3), tf.float32)
+    with tempfile.TemporaryDirectory() as saved_model:
+        # Through a SavedModel so the converter freezes Keras 3 variables into constants.
+        model.export(saved_model, format="tf_saved_model", input_signature=[signature], verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+
+
+def parity(models_dir: Path, name: str, images: np.ndarray) -> dict[str, float]:
+    """Compare the Keras and TFLite outputs of one model on the same inputs."""
+    keras_out = load_model(models_dir, name, "keras").predict(images)
+    lite_out = load_model(models_dir, name, "tflite").predict(images)
+    if name == "classifier":
+        return {"max_probability_gap": float(np.abs(keras_out - lite_out).max()), "images": len(images)}
+    keras_masks, lite_masks = keras_out >= 0.5, lite_out >= 0.5
+    ious = [(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(keras_masks, lite_masks, strict=True)]
+    return {
+        "min_mask_iou": float(min(ious)),
+        "max_probability_gap": float(np.abs(keras_out - lite_out).max()),
+        "images": len(images),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=existing_dir, default=Path("models"))
+    parser.add_argument(
+        "--images", type=existing_dir, default=Path("tests/fixtures/isic/images"), help="images to check parity on"
+    )
+    args = parser.parse_args(argv)
+    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for name in ("classifier", "segmenter"):
+        card_path = args.models / f"{name}.json"
+        card = read_card(card_path)
+        keras_path = args.models / card.path
+        tflite_name = f"{name}.tflite"
+        (args.models / tflite_name).write_bytes(convert(keras_path, card.input_size))
+        raw = dict(card.raw, tflite={"file": tflite_name, "keras_sha256": file_sha256(keras_path)})
+        write_card(card_path, raw)
+        images = np.stack([prepare_image(p, card.input_size)[0] for p in paths])
+        measured = parity(args.models, name, images)
+        if measured["max_probability_gap"] > MAX_PROBABILITY_GAP and name == "classifier":
+            raise SystemExit(f"{name}: TFLite differs from Keras by {measured['max_probability_gap']:.2e}")
+        if measured.get("min_mask_iou", 1.0) < MIN_MASK_IOU:
+            raise SystemExit(f"{name}: TFLite mask IoU {measured['min_mask_iou']:.4f} < {MIN_MASK_IOU}")
+        raw["tflite"]["parity"] = measured
+        write_card(card_path, raw)
+        print(f"{name}: wrote {tflite_name}; parity {measured}")
+
+
+if __name__ == "__main__":
+    main()
