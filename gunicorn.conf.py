@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -36,3 +37,6 @@ def on_starting(server):
     if problem:
         server.log.error("cannot start: %s", problem)
         sys.exit(1)
+    # Workers write their Prometheus metrics here, so /metrics counts them all.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lesion-metrics-")

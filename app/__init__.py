@@ -30,12 +30,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.config["DEBUG"] = False if not app.config.get("TESTING") else app.config.get("DEBUG", False)
 
-    from app import api, error_handlers, inference_extension, pages, security
+    from app import api, error_handlers, inference_extension, metrics, pages, security
     from app.memory_request import InMemoryRequest
 
     app.request_class = InMemoryRequest
 
     inference_extension.init_app(app)
+    metrics.init_app(app)
     error_handlers.init_app(app)
     security.init_app(app)
     app.register_blueprint(pages.bp)

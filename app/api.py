@@ -11,6 +11,7 @@ from app.analysis import NOT_A_DIAGNOSIS, UploadResult, analyse_upload, mask_png
 from app.error_handlers import error_response
 from app.inference import Predictor
 from app.inference_extension import get_predictor
+from app.metrics import observe_stages
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 probes = Blueprint("probes", __name__)
@@ -44,7 +45,9 @@ def analyze():
         return error_response(503, "not_ready", "The models are not loaded yet.")
     data = read_upload(request.files)
     result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
-    return jsonify(result_json(result, predictor, 1000 * (time.perf_counter() - started)))
+    payload = result_json(result, predictor, 1000 * (time.perf_counter() - started))
+    observe_stages(payload["timing_ms"])
+    return jsonify(payload)
 
 
 @bp.get("/models")

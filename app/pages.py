@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, render_template, request
 from app.analysis import NOT_A_DIAGNOSIS, analyse_upload, display_images, read_upload, risk_band
 from app.error_handlers import error_response
 from app.inference_extension import get_predictor
+from app.metrics import observe_stages
 from app.overlay import data_uri
 
 bp = Blueprint("pages", __name__)
@@ -27,7 +28,9 @@ def analyse():
         return error_response(503, "not_ready", "The models are still loading; try again in a moment.")
     data = read_upload(request.files)
     result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
+    started_render = time.perf_counter()
     photo_jpeg, overlay_png = display_images(result)
+    observe_stages({**result.timing_ms, "render": 1000 * (time.perf_counter() - started_render)})
     card = predictor.classifier.card
     return render_template(
         "result.html",

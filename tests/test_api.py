@@ -124,3 +124,11 @@ def test_security_headers(client) -> None:
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_metrics_count_requests_and_stages(client, lesion_path) -> None:
+    _post(client, lesion_path.read_bytes())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'lesion_http_requests_total{endpoint="api.analyze",method="POST",status="200"}' in text
+    assert 'lesion_stage_duration_seconds_count{stage="classifier"}' in text
+    assert 'lesion_model_info{model="classifier"' in text

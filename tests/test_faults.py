@@ -6,7 +6,10 @@ versions that check behaviour, not speed.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import requests
 
 from bench.load import FIXTURE, kill_worker_run, sigterm_drain_run, slow_client_run, soak
 from bench.server import start_server
@@ -47,3 +50,17 @@ def test_sigterm_drains_the_request_in_flight() -> None:
     result = sigterm_drain_run(IMAGE)
     assert result["in_flight_answer"] == "HTTP/1.1 200 OK", result
     assert result["exit_code"] == 0
+
+
+def test_metrics_count_every_worker(server) -> None:
+    before = _analyze_count(requests.get(f"{server.url}/metrics", timeout=10).text)
+    for _ in range(6):
+        requests.post(f"{server.url}/api/v1/analyze", files={"image": ("a.jpg", IMAGE, "image/jpeg")}, timeout=60)
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert _analyze_count(text) - before == 6
+    assert re.search(r'lesion_model_info\{model="segmenter",runtime="\w+",version="[^"]+"\} 1\.0', text)
+
+
+def _analyze_count(text: str) -> float:
+    pattern = r'lesion_http_requests_total\{endpoint="api.analyze",method="POST",status="200"\} ([0-9.e+]+)'
+    return sum(float(value) for value in re.findall(pattern, text))
