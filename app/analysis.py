@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import cv2
 from werkzeug.datastructures import FileStorage
 
-from app.errors import MissingUploadError
+from app.errors import InvalidParameterError, MissingUploadError
 from app.inference import Analysis, Predictor
 from app.measurements import LesionMeasurements, measure_lesion
 from app.overlay import display_size, encode_jpeg, encode_png, overlay_rgba
@@ -46,7 +47,21 @@ def read_upload(files: Any, field: str = "image") -> bytes:
     return data
 
 
-def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int) -> UploadResult:
+def read_scale(values: Any, field: str = "mm_per_px") -> float | None:
+    """The optional photo scale in millimetres per pixel; raise if present but not a positive number."""
+    raw = values.get(field, "")
+    if raw in ("", None):
+        return None
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and 0 < scale < 10):
+        raise InvalidParameterError(f"{field} must be a positive number of millimetres per pixel (under 10).")
+    return scale
+
+
+def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int, mm_per_px: float | None = None) -> UploadResult:
     """Decode and analyse uploaded bytes."""
     started = time.perf_counter()
     side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
@@ -54,7 +69,7 @@ def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int) -> Upload
     decode_ms = 1000 * (time.perf_counter() - started)
     analysis = predictor.analyze(decoded)
     started = time.perf_counter()
-    lesion = measure_lesion(analysis.mask)
+    lesion = measure_lesion(analysis.mask, decoded.rgb, mm_per_px)
     timing = {
         "decode": round(decode_ms, 2),
         **analysis.timing_ms,

@@ -7,7 +7,15 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.analysis import NOT_A_DIAGNOSIS, UploadResult, analyse_upload, mask_png_base64, read_upload, risk_band
+from app.analysis import (
+    NOT_A_DIAGNOSIS,
+    UploadResult,
+    analyse_upload,
+    mask_png_base64,
+    read_scale,
+    read_upload,
+    risk_band,
+)
 from app.error_handlers import error_response
 from app.inference import Predictor
 from app.inference_extension import get_predictor
@@ -43,8 +51,9 @@ def analyze():
     predictor = get_predictor()
     if predictor is None:
         return error_response(503, "not_ready", "The models are not loaded yet.")
+    scale = read_scale(request.values)
     data = read_upload(request.files)
-    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
+    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
     payload = result_json(result, predictor, 1000 * (time.perf_counter() - started))
     observe_stages(payload["timing_ms"])
     return jsonify(payload)

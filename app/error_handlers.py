@@ -7,15 +7,21 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.errors import InvalidImageError, MissingUploadError, UnprocessableImageError
+from app.errors import InvalidImageError, InvalidParameterError, MissingUploadError, UnprocessableImageError
 
 log = logging.getLogger(__name__)
 
-STATUS_FOR_CODE = {"missing_image": 400, "unsupported_image": 415, "unprocessable_image": 422}
+STATUS_FOR_CODE = {
+    "missing_image": 400,
+    "invalid_parameter": 400,
+    "unsupported_image": 415,
+    "unprocessable_image": 422,
+}
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(MissingUploadError, _domain_error)
+    app.register_error_handler(InvalidParameterError, _domain_error)
     app.register_error_handler(InvalidImageError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -28,7 +34,7 @@ def error_response(status: int, code: str, message: str) -> tuple[Response | str
     return render_template("index.html", error=message), status
 
 
-def _domain_error(error: InvalidImageError | MissingUploadError) -> tuple[Response | str, int]:
+def _domain_error(error: InvalidImageError | MissingUploadError | InvalidParameterError) -> tuple[Response | str, int]:
     code = getattr(error, "code", "invalid_image")
     status = STATUS_FOR_CODE.get(code, 422 if isinstance(error, UnprocessableImageError) else 415)
     return error_response(status, code, str(error))

@@ -28,3 +28,9 @@ class MissingUploadError(ValueError):
     """The request carries no file, or an empty one."""
 
     code = "missing_image"
+
+
+class InvalidParameterError(ValueError):
+    """A request parameter other than the image is malformed."""
+
+    code = "invalid_parameter"

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, current_app, render_template, request
 
-from app.analysis import NOT_A_DIAGNOSIS, analyse_upload, display_images, read_upload, risk_band
+from app.analysis import NOT_A_DIAGNOSIS, analyse_upload, display_images, read_scale, read_upload, risk_band
 from app.error_handlers import error_response
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
@@ -26,8 +26,9 @@ def analyse():
     predictor = get_predictor()
     if predictor is None:
         return error_response(503, "not_ready", "The models are still loading; try again in a moment.")
+    scale = read_scale(request.values)
     data = read_upload(request.files)
-    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"])
+    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
     started_render = time.perf_counter()
     photo_jpeg, overlay_png = display_images(result)
     observe_stages({**result.timing_ms, "render": 1000 * (time.perf_counter() - started_render)})

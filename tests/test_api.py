@@ -132,3 +132,25 @@ def test_metrics_count_requests_and_stages(client, lesion_path) -> None:
     assert 'lesion_http_requests_total{endpoint="api.analyze",method="POST",status="200"}' in text
     assert 'lesion_stage_duration_seconds_count{stage="classifier"}' in text
     assert 'lesion_model_info{model="classifier"' in text
+
+
+def test_lesion_measurements_and_scale(client, lesion_path) -> None:
+    response = client.post(
+        "/api/v1/analyze",
+        data={"image": (io.BytesIO(lesion_path.read_bytes()), "a.jpg"), "mm_per_px": "0.05"},
+        content_type="multipart/form-data",
+    )
+    lesion = response.get_json()["lesion"]
+    assert lesion["diameter_mm"] == pytest.approx(lesion["diameter_px"] * 0.05, abs=0.01)
+    assert 0.0 <= lesion["asymmetry_mean"] <= 1.0 and lesion["border_irregularity"] >= 1.0
+    assert set(lesion["colours"]) <= {"white", "red", "light brown", "dark brown", "blue-gray", "black"}
+
+
+@pytest.mark.parametrize("scale", ["-1", "abc", "nan", "1e9"])
+def test_bad_scale_is_400(client, lesion_path, scale: str) -> None:
+    response = client.post(
+        "/api/v1/analyze",
+        data={"image": (io.BytesIO(lesion_path.read_bytes()), "a.jpg"), "mm_per_px": scale},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
