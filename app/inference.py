@@ -15,7 +15,7 @@ import numpy as np
 
 from app.errors import ModelLoadError
 from app.model_card import ModelCard, read_card
-from app.postprocessing import flip_views, label_for, mask_from_probability, merge_views
+from app.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
 from app.preprocessing import DecodedImage, resize_for_model
 from app.runtimes import Forward, file_sha256, keras_forward, tflite_forward
 
@@ -93,6 +93,12 @@ class Predictor:
     def model_versions(self) -> dict[str, str]:
         return {"classifier": self.classifier.card.version, "segmenter": self.segmenter.card.version}
 
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Served (calibrated, when the card says so) P(melanoma) for a model-sized batch."""
+        raw = self.classifier.predict(batch)[:, 0]
+        platt = self.classifier.card.calibration
+        return raw if platt is None else calibrate(raw, *platt)
+
     def analyze(self, image: DecodedImage) -> Analysis:
         """Analyse one decoded image."""
         return self.analyze_batch([image])[0]
@@ -107,7 +113,7 @@ class Predictor:
         timing = {"preprocess": time.perf_counter() - started}
 
         started = time.perf_counter()
-        probabilities = self.classifier.predict(resized[self.classifier.card.input_size])[:, 0]
+        probabilities = self.probabilities(resized[self.classifier.card.input_size])
         timing["classifier"] = time.perf_counter() - started
 
         started = time.perf_counter()

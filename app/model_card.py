@@ -22,6 +22,12 @@ class ModelCard:
     raw: dict[str, Any]
 
     @property
+    def calibration(self) -> tuple[float, float] | None:
+        """Platt scaling (slope, intercept) for the raw output, if the card has one."""
+        platt = self.raw.get("calibration")
+        return None if not platt else (float(platt["slope"]), float(platt["intercept"]))
+
+    @property
     def risk_bands(self) -> list[dict[str, Any]]:
         """Ordered bands, each with an exclusive upper edge ``below`` (the last has none).
 

@@ -15,6 +15,13 @@ def label_for(probability: float, threshold: float) -> str:
     return LABELS[int(probability >= threshold)]
 
 
+def calibrate(probability: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Platt scaling: ``sigmoid(slope * logit(p) + intercept)``, applied to raw model outputs."""
+    clipped = np.clip(np.asarray(probability, dtype=np.float64), 1e-7, 1 - 1e-7)
+    logits = np.log(clipped / (1 - clipped))
+    return 1.0 / (1.0 + np.exp(-(slope * logits + intercept)))
+
+
 def flip_views(batch: np.ndarray, views: int) -> np.ndarray:
     """Stack test-time views of an NHWC batch: identity, then horizontal, then vertical flip."""
     if views not in (1, 2, 3):

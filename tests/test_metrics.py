@@ -60,3 +60,28 @@ def test_risk_bands_bracket_the_threshold_and_count_cases() -> None:
     assert sum(b["validation_benign"] for b in bands) == 20
     assert bands[0]["validation_melanomas"] <= 1  # sensitivity >= 95% above the low edge
     assert bands[2]["validation_benign"] <= 1  # specificity >= 95% below the high edge
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    from training.calibrate import expected_calibration_error
+
+    truth = np.array([0, 0, 1, 1])
+    probability = np.array([0.05, 0.05, 0.95, 0.55])
+    # Bins: [0,0.1) holds two negatives at 0.05 -> |0 - 0.05|; [0.5,0.6) one positive at 0.55
+    # -> |1 - 0.55|; [0.9,1] one positive at 0.95 -> |1 - 0.95|.
+    expected = 0.5 * 0.05 + 0.25 * 0.45 + 0.25 * 0.05
+    assert expected_calibration_error(truth, probability) == pytest.approx(expected)
+
+
+def test_platt_scaling_and_operating_point() -> None:
+    from app.postprocessing import calibrate
+    from training.calibrate import fit_platt, threshold_for_sensitivity
+
+    np.testing.assert_allclose(calibrate(np.array([0.2, 0.5, 0.9]), 1.0, 0.0), [0.2, 0.5, 0.9])
+    truth = np.array([0] * 50 + [1] * 50)
+    probability = np.concatenate([np.linspace(0.5, 0.7, 50), np.linspace(0.6, 0.95, 50)])
+    slope, _ = fit_platt(truth, probability)
+    assert slope > 1  # the raw scores are squeezed together: calibration spreads them
+    threshold = threshold_for_sensitivity(truth, probability, 0.9)
+    assert (probability[truth == 1] >= threshold).mean() >= 0.9
+    assert (probability[truth == 1] >= threshold + 1e-9).mean() < 0.9
