@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: setup setup-dev run test lint train train-classifier train-segmenter evaluate bench clean
+.PHONY: setup run test lint train train-classifier train-segmenter calibrate evaluate export bench load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,9 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file)
-train: train-classifier train-segmenter
+## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file), then
+## calibrate, score and export them
+train: train-classifier train-segmenter calibrate evaluate export
 
 train-classifier: setup
 	$(BIN)/python -m training.train_classifier --data $(DATA) --backbone-weights $(WEIGHTS)
@@ -48,9 +49,25 @@ train-classifier: setup
 train-segmenter: setup
 	$(BIN)/python -m training.train_segmenter --data $(DATA) --backbone-weights $(WEIGHTS)
 
-## evaluate: official ISIC metrics of the committed models on $(DATA)/val
+## calibrate: Platt scaling and the 90%-sensitivity threshold, on $(DATA)/val
+calibrate: setup
+	$(BIN)/python -m training.calibrate --data $(DATA)/val
+
+## evaluate: official ISIC metrics of the committed models on $(DATA)/val, into the cards
 evaluate: setup
-	$(BIN)/python -m training.evaluate --data $(DATA)/val --out models/val_metrics.json
+	$(BIN)/python -m training.evaluate --data $(DATA)/val --out models/val_metrics.json --update-cards
+
+## export: TFLite files for serving, checked against the Keras models
+export: setup
+	$(BIN)/python -m training.export_tflite --models models
+
+## bench: speed benchmark (writes bench/RESULTS.md)
+bench: setup
+	$(BIN)/python -m bench.run
+
+## load: 60 s load and fault run against gunicorn (writes bench/LOAD_RESULTS.md)
+load: setup
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

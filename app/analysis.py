@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
+import numpy as np
 from werkzeug.datastructures import FileStorage
 
 from app.errors import InvalidParameterError, MissingUploadError
 from app.inference import Analysis, Predictor
 from app.measurements import LesionMeasurements, measure_lesion
-from app.overlay import display_size, encode_jpeg, encode_png, overlay_rgba
+from app.overlay import blend, display_size, encode_jpeg, encode_png, heatmap_rgba, overlay_rgba
 from app.preprocessing import DecodedImage, decode_image
 
 #: Longest side of the photo and overlay shown on the page.
@@ -23,6 +24,11 @@ NOT_A_DIAGNOSIS = (
     "Research software, not a medical device and not a diagnosis. "
     "A probability from this model cannot rule melanoma in or out; "
     "see a dermatologist about any lesion that worries you or changes."
+)
+
+EXPLANATION_NOTE = (
+    "Grad-CAM heat map of the classifier's last feature map: warm colours mark the regions that "
+    "raised the melanoma score. It shows where the model looked, not why, and is not a diagnosis."
 )
 
 
@@ -91,8 +97,30 @@ def mask_png_base64(result: UploadResult) -> str:
     return base64.b64encode(encode_png(result.analysis.mask)).decode("ascii")
 
 
+def display_photo(result: UploadResult) -> np.ndarray:
+    """The photo at display size (longest side at most ``DISPLAY_MAX_SIDE``)."""
+    size = display_size(result.decoded.size, DISPLAY_MAX_SIDE)
+    return cv2.resize(result.decoded.rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def display_images(result: UploadResult) -> tuple[bytes, bytes]:
     """(photo JPEG, overlay RGBA PNG) at display size, for the result page."""
-    size = display_size(result.decoded.size, DISPLAY_MAX_SIDE)
-    photo = cv2.resize(result.decoded.rgb, size, interpolation=cv2.INTER_AREA)
+    photo = display_photo(result)
+    size = (photo.shape[1], photo.shape[0])
     return encode_jpeg(photo), encode_png(overlay_rgba(result.analysis.mask, size))
+
+
+def explanation_layer(result: UploadResult) -> np.ndarray | None:
+    """The classifier's activation heat map as an RGBA layer at display size, if it has one."""
+    if result.analysis.activation is None:
+        return None
+    size = display_size(result.decoded.size, DISPLAY_MAX_SIDE)
+    return heatmap_rgba(result.analysis.activation, size)
+
+
+def explanation_png_base64(result: UploadResult) -> str | None:
+    """The photo at display size with the activation heat map blended over it, as base64 PNG."""
+    layer = explanation_layer(result)
+    if layer is None:
+        return None
+    return base64.b64encode(encode_png(blend(display_photo(result), layer))).decode("ascii")

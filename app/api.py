@@ -8,9 +8,11 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from app.analysis import (
+    EXPLANATION_NOTE,
     NOT_A_DIAGNOSIS,
     UploadResult,
     analyse_upload,
+    explanation_png_base64,
     mask_png_base64,
     read_scale,
     read_upload,
@@ -54,7 +56,16 @@ def analyze():
     scale = read_scale(request.values)
     data = read_upload(request.files)
     result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
+    explain = request.args.get("explain", "").lower() in ("1", "true", "yes")
+    if explain:
+        started_explanation = time.perf_counter()
+        explanation = explanation_png_base64(result)
+        explanation_ms = round(1000 * (time.perf_counter() - started_explanation), 2)
     payload = result_json(result, predictor, 1000 * (time.perf_counter() - started))
+    if explain:
+        payload["explanation_png"] = explanation
+        payload["timing_ms"]["explanation"] = explanation_ms
+        payload["explanation"] = EXPLANATION_NOTE
     observe_stages(payload["timing_ms"])
     return jsonify(payload)
 

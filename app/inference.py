@@ -30,6 +30,8 @@ class Analysis:
     #: HxW uint8 lesion mask, 0 or 255, at the full (oriented) image size.
     mask: np.ndarray
     timing_ms: dict[str, float] = field(default_factory=dict)
+    #: The classifier's class activation map (coarse grid, unnormalised), when it has one.
+    activation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,15 @@ class LoadedModel:
     #: "tflite" or "keras": which runtime executes the forward pass.
     runtime: str = "keras"
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model on a uint8/float NHWC batch, averaging the card's flip views."""
+    def predict_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output for a uint8/float NHWC batch, averaged over the card's flip views."""
         views = self.card.test_time_views
-        stacked = flip_views(batch.astype(np.float32), views)
-        outputs = self.forward(stacked)
-        return merge_views(outputs, views, spatial=outputs.ndim == 4)
+        outputs = self.forward(flip_views(batch.astype(np.float32), views))
+        return [merge_views(output, views, spatial=output.ndim == 4) for output in outputs]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The model's first output (probability, or the segmenter's mask) for a batch."""
+        return self.predict_all(batch)[0]
 
 
 def load_model(models_dir: Path, name: str, runtime: str = "auto") -> LoadedModel:
@@ -93,11 +98,13 @@ class Predictor:
     def model_versions(self) -> dict[str, str]:
         return {"classifier": self.classifier.card.version, "segmenter": self.segmenter.card.version}
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Served (calibrated, when the card says so) P(melanoma) for a model-sized batch."""
-        raw = self.classifier.predict(batch)[:, 0]
+    def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Served (calibrated, when the card says so) P(melanoma) and activation maps for a batch."""
+        outputs = self.classifier.predict_all(batch)
+        raw = outputs[0][:, 0]
         platt = self.classifier.card.calibration
-        return raw if platt is None else calibrate(raw, *platt)
+        activations = outputs[1][..., 0] if len(outputs) > 1 else None
+        return (raw if platt is None else calibrate(raw, *platt)), activations
 
     def analyze(self, image: DecodedImage) -> Analysis:
         """Analyse one decoded image."""
@@ -113,7 +120,7 @@ class Predictor:
         timing = {"preprocess": time.perf_counter() - started}
 
         started = time.perf_counter()
-        probabilities = self.probabilities(resized[self.classifier.card.input_size])
+        probabilities, activations = self.probabilities(resized[self.classifier.card.input_size])
         timing["classifier"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -127,6 +134,13 @@ class Predictor:
 
         per_image_ms = {stage: round(1000 * seconds / len(images), 2) for stage, seconds in timing.items()}
         return [
-            Analysis(float(p), label_for(float(p), threshold), threshold, mask, per_image_ms)
-            for p, mask in zip(probabilities, masks, strict=True)
+            Analysis(
+                float(p),
+                label_for(float(p), threshold),
+                threshold,
+                mask,
+                per_image_ms,
+                None if activations is None else activations[index],
+            )
+            for index, (p, mask) in enumerate(zip(probabilities, masks, strict=True))
         ]

@@ -64,3 +64,26 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 88) -> bytes:
 def data_uri(data: bytes, mime: str) -> str:
     """An inline ``data:`` URI, so uploads never need to be stored to be shown."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def heatmap_rgba(activation: np.ndarray, size: tuple[int, int], max_alpha: int = 170) -> np.ndarray:
+    """A transparent RGBA layer of ``size`` showing where the class activation is positive.
+
+    The map is clipped at zero (Grad-CAM's ReLU), scaled to its maximum, upsampled smoothly
+    and coloured with the JET colour map; opacity follows intensity so cold areas stay clear.
+    """
+    if activation.ndim != 2:
+        raise ValueError(f"Expected an HxW activation map. Received shape {activation.shape}")
+    positive = np.maximum(activation.astype(np.float32), 0.0)
+    peak = float(positive.max())
+    scaled = positive / peak if peak > 0 else positive
+    smooth = np.clip(cv2.resize(scaled, size, interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    colours = cv2.applyColorMap((smooth * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    layer = np.dstack([cv2.cvtColor(colours, cv2.COLOR_BGR2RGB), (smooth * max_alpha).astype(np.uint8)])
+    return layer
+
+
+def blend(rgb: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """Composite an RGBA layer over an RGB image of the same size."""
+    alpha = layer[..., 3:4].astype(np.float32) / 255.0
+    return (rgb.astype(np.float32) * (1 - alpha) + layer[..., :3].astype(np.float32) * alpha).astype(np.uint8)

@@ -6,11 +6,20 @@ import time
 
 from flask import Blueprint, current_app, render_template, request
 
-from app.analysis import NOT_A_DIAGNOSIS, analyse_upload, display_images, read_scale, read_upload, risk_band
+from app.analysis import (
+    EXPLANATION_NOTE,
+    NOT_A_DIAGNOSIS,
+    analyse_upload,
+    display_images,
+    explanation_layer,
+    read_scale,
+    read_upload,
+    risk_band,
+)
 from app.error_handlers import error_response
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
-from app.overlay import data_uri
+from app.overlay import data_uri, encode_png
 
 bp = Blueprint("pages", __name__)
 
@@ -31,6 +40,7 @@ def analyse():
     result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
     started_render = time.perf_counter()
     photo_jpeg, overlay_png = display_images(result)
+    heat = explanation_layer(result)
     observe_stages({**result.timing_ms, "render": 1000 * (time.perf_counter() - started_render)})
     card = predictor.classifier.card
     return render_template(
@@ -43,6 +53,8 @@ def analyse():
         threshold_meaning=card.raw.get("threshold_meaning", ""),
         photo_uri=data_uri(photo_jpeg, "image/jpeg"),
         overlay_uri=data_uri(overlay_png, "image/png"),
+        explanation_uri=None if heat is None else data_uri(encode_png(heat), "image/png"),
+        explanation_note=EXPLANATION_NOTE,
         models=predictor.model_versions,
         total_ms=round(1000 * (time.perf_counter() - started), 1),
     )

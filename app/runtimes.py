@@ -15,7 +15,8 @@ from app.errors import ModelLoadError
 # TensorFlow is imported lazily below; keep its C++ start-up chatter out of the logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-Forward = Callable[[np.ndarray], np.ndarray]
+#: Maps a float32 NHWC batch to the model's outputs, in the model's order.
+Forward = Callable[[np.ndarray], list[np.ndarray]]
 
 
 def file_sha256(path: Path) -> str:
@@ -40,7 +41,12 @@ def keras_forward(path: Path, input_size: int) -> Forward:
         raise ModelLoadError(f"Model {path} takes input {model.input_shape[1:]} but its card says {expected}")
     signature = tf.TensorSpec((None, *expected), tf.float32)
     compiled = tf.function(lambda x: model(x, training=False), input_signature=[signature])
-    return lambda batch: compiled(batch).numpy()
+
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
+        outputs = compiled(batch)
+        return [o.numpy() for o in outputs] if isinstance(outputs, (list, tuple)) else [outputs.numpy()]
+
+    return forward
 
 
 def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> Forward:
@@ -52,18 +58,21 @@ def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> F
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise ModelLoadError(f"TFLite file {path} could not be loaded: {error}") from error
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    source = interpreter.get_input_details()[0]
+    # Keep outputs in the Keras model's order: the lower-rank (probability) output first.
+    targets = sorted(interpreter.get_output_details(), key=lambda detail: len(detail["shape"]))
     if tuple(source["shape"][1:]) != (input_size, input_size, 3):
         raise ModelLoadError(f"TFLite file {path} takes input {tuple(source['shape'][1:])}, not {input_size}")
     lock = threading.Lock()  # an interpreter holds its tensors: one call at a time
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        outputs = []
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
+        outputs: list[list[np.ndarray]] = [[] for _ in targets]
         with lock:
             for image in batch:
                 interpreter.set_tensor(source["index"], image[None].astype(np.float32))
                 interpreter.invoke()
-                outputs.append(interpreter.get_tensor(target["index"])[0].copy())
-        return np.stack(outputs)
+                for collected, target in zip(outputs, targets, strict=True):
+                    collected.append(interpreter.get_tensor(target["index"])[0].copy())
+        return [np.stack(collected) for collected in outputs]
 
     return forward

@@ -154,3 +154,17 @@ def test_bad_scale_is_400(client, lesion_path, scale: str) -> None:
         content_type="multipart/form-data",
     )
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_explanation_on_request(client, lesion_path) -> None:
+    plain = _post(client, lesion_path.read_bytes()).get_json()
+    assert "explanation_png" not in plain
+    response = client.post(
+        "/api/v1/analyze?explain=1",
+        data={"image": (io.BytesIO(lesion_path.read_bytes()), "a.jpg")},
+        content_type="multipart/form-data",
+    )
+    payload = response.get_json()
+    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload["explanation_png"]))))
+    assert heat.shape == (256, 256, 3)
+    assert payload["timing_ms"]["explanation"] >= 0 and "Grad-CAM" in payload["explanation"]

@@ -32,3 +32,15 @@ def test_png_round_trip_keeps_values() -> None:
     decoded = cv2.imdecode(np.frombuffer(encode_png(mask), np.uint8), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(decoded, mask)
     assert data_uri(b"\x89PNG", "image/png").startswith("data:image/png;base64,")
+
+
+def test_heatmap_is_transparent_where_activation_is_not_positive() -> None:
+    from app.overlay import blend, heatmap_rgba
+
+    activation = np.full((8, 8), -1.0, dtype=np.float32)
+    activation[2:6, 2:6] = 3.0
+    layer = heatmap_rgba(activation, (64, 64))
+    assert layer.shape == (64, 64, 4)
+    assert layer[32, 32, 3] > 100 and layer[0, 0, 3] == 0
+    photo = np.full((64, 64, 3), 100, dtype=np.uint8)
+    np.testing.assert_array_equal(blend(photo, layer)[0, 0], [100, 100, 100])

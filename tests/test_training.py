@@ -105,3 +105,28 @@ def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Pat
     )
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["input_size"] == 32 and "jaccard" in card["validation"]
+
+
+def test_explanation_output_is_grad_cam_for_this_head() -> None:
+    import tensorflow as tf
+
+    from training.explainer import with_explanation
+
+    classifier, _ = build_classifier(64, None)
+    explained = with_explanation(classifier)
+    image = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    probability, activation = explained(image)
+    np.testing.assert_allclose(probability, classifier(image), rtol=1e-5)
+    # Grad-CAM from real gradients: weights = mean gradient of the logit over the feature map.
+    backbone = next(layer for layer in classifier.layers if isinstance(layer, keras.Model))
+    scaled = classifier.get_layer("scale_to_unit_range")(image)
+    with tf.GradientTape() as tape:
+        features = backbone(scaled)
+        tape.watch(features)
+        pooled = classifier.get_layer("pool")(features)
+        logit = tf.matmul(pooled, classifier.get_layer("melanoma_probability").kernel)
+    weights = tf.reduce_mean(tape.gradient(logit, features), axis=(1, 2))
+    grad_cam = tf.einsum("bhwc,bc->bhw", features, weights).numpy()
+    ours = np.asarray(activation)[..., 0]
+    scale = features.shape[1] * features.shape[2]  # our map is Grad-CAM times the map's area
+    np.testing.assert_allclose(ours / scale, grad_cam, rtol=1e-3, atol=1e-6)

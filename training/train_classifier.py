@@ -20,6 +20,7 @@ from training.callbacks import ProgressBar, ValidationCheckpoint
 from training.cli import run_record, start_run, training_parser
 from training.cost import gflops
 from training.data import IsicSplit, classification_dataset, model_inputs
+from training.explainer import with_explanation
 from training.metrics import classification_scores
 from training.snapshots import average_snapshots
 
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
             model.save(args.out)
             chosen = dict(metrics, selection=f"mean weights of the last {args.average_last} epochs")
 
-    best = keras.models.load_model(args.out, compile=False)
-    best.save(args.out)  # re-saved uncompiled: no optimizer state in the shipped file
+    best = with_explanation(keras.models.load_model(args.out, compile=False))
+    best.save(args.out)  # uncompiled (no optimizer state), with the class activation output
     card = {
         "name": "classifier",
         "version": f"{run_record(args, train, val)['date']}-mobilenetv2-{size}",
@@ -126,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         "balanced point of class-weighted training, not tuned on validation data",
         "test_time_views": args.test_time_views,
         "architecture": "MobileNetV2 (alpha 1.0, ImageNet) + global average pooling + dropout + dense",
+        "outputs": [
+            "melanoma probability (raw, before calibration)",
+            "class activation map at 1/32 resolution (Grad-CAM for this head, see training/explainer.py)",
+        ],
         "gflops_per_image": gflops(best),
         "gflops_per_image_with_views": round(gflops(best) * args.test_time_views, 3),
         "parameters": int(best.count_params()),
