@@ -17,6 +17,7 @@ from app.inference import Analysis, Predictor
 from app.measurements import LesionMeasurements, measure_lesion
 from app.overlay import blend, display_size, encode_jpeg, encode_png, heatmap_rgba, overlay_rgba
 from app.preprocessing import DecodedImage, decode_image
+from app.quality import quality_message
 
 #: Longest side of the photo and overlay shown on the page.
 DISPLAY_MAX_SIDE = 1024
@@ -82,6 +83,19 @@ def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int, mm_per_px
         "measure": round(1000 * (time.perf_counter() - started), 2),
     }
     return UploadResult(decoded, analysis, lesion, timing)
+
+
+def quality_of(result: UploadResult) -> dict[str, Any]:
+    """The quality verdict: was a lesion found, does the photo look like dermoscopy, in words."""
+    lesion_found = result.lesion.found
+    in_distribution = result.analysis.in_distribution
+    return {
+        "lesion_found": lesion_found,
+        "in_distribution": in_distribution if in_distribution is not None else True,
+        "feature_distance": result.analysis.feature_distance,
+        "message": quality_message(lesion_found, in_distribution),
+        "probability_applies": bool(lesion_found and in_distribution is not False),
+    }
 
 
 def risk_band(probability: float, bands: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from app.analysis import (
     analyse_upload,
     explanation_png_base64,
     mask_png_base64,
+    quality_of,
     read_scale,
     read_upload,
     risk_band,
@@ -32,7 +33,9 @@ def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> 
     card = predictor.classifier.card
     probability = result.analysis.probability
     width, height = result.decoded.size
+    quality = quality_of(result)
     return {
+        "quality": quality,
         "malignant_probability": round(probability, 6),
         "label": result.analysis.label,
         "threshold": result.analysis.threshold,

@@ -17,6 +17,7 @@ from app.errors import ModelLoadError
 from app.model_card import ModelCard, read_card
 from app.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
 from app.preprocessing import DecodedImage, resize_for_model
+from app.quality import QualityGate
 from app.runtimes import Forward, file_sha256, keras_forward, tflite_forward
 
 
@@ -32,6 +33,10 @@ class Analysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
     #: The classifier's class activation map (coarse grid, unnormalised), when it has one.
     activation: np.ndarray | None = None
+    #: Distance of the photo's features from the training images, and whether it is within
+    #: the quality gate's threshold (None without a gate).
+    feature_distance: float | None = None
+    in_distribution: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -85,26 +90,33 @@ def load_model(models_dir: Path, name: str, runtime: str = "auto") -> LoadedMode
 class Predictor:
     """Melanoma probability and lesion mask for decoded images, from the committed models."""
 
-    def __init__(self, classifier: LoadedModel, segmenter: LoadedModel) -> None:
+    def __init__(self, classifier: LoadedModel, segmenter: LoadedModel, gate: QualityGate | None = None) -> None:
         self.classifier = classifier
         self.segmenter = segmenter
+        self.gate = gate
 
     @classmethod
     def from_directory(cls, models_dir: Path, runtime: str = "auto") -> Predictor:
         """Load ``classifier`` and ``segmenter`` (cards and model files) from a folder."""
-        return cls(load_model(models_dir, "classifier", runtime), load_model(models_dir, "segmenter", runtime))
+        classifier = load_model(models_dir, "classifier", runtime)
+        gate_entry = classifier.card.raw.get("quality_gate")
+        gate = None
+        if gate_entry:
+            gate = QualityGate.from_file(Path(models_dir) / gate_entry["file"], float(gate_entry["threshold"]))
+        return cls(classifier, load_model(models_dir, "segmenter", runtime), gate)
 
     @property
     def model_versions(self) -> dict[str, str]:
         return {"classifier": self.classifier.card.version, "segmenter": self.segmenter.card.version}
 
-    def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Served (calibrated, when the card says so) P(melanoma) and activation maps for a batch."""
+    def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Served P(melanoma) (calibrated when the card says so), activation maps and feature distances."""
         outputs = self.classifier.predict_all(batch)
         raw = outputs[0][:, 0]
         platt = self.classifier.card.calibration
-        activations = outputs[1][..., 0] if len(outputs) > 1 else None
-        return (raw if platt is None else calibrate(raw, *platt)), activations
+        activations = outputs[2][..., 0] if len(outputs) > 2 else None
+        distances = self.gate.distance(outputs[1]) if self.gate is not None and len(outputs) > 1 else None
+        return (raw if platt is None else calibrate(raw, *platt)), activations, distances
 
     def analyze(self, image: DecodedImage) -> Analysis:
         """Analyse one decoded image."""
@@ -120,7 +132,7 @@ class Predictor:
         timing = {"preprocess": time.perf_counter() - started}
 
         started = time.perf_counter()
-        probabilities, activations = self.probabilities(resized[self.classifier.card.input_size])
+        probabilities, activations, distances = self.probabilities(resized[self.classifier.card.input_size])
         timing["classifier"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -141,6 +153,8 @@ class Predictor:
                 mask,
                 per_image_ms,
                 None if activations is None else activations[index],
+                None if distances is None else float(distances[index]),
+                None if distances is None else bool(distances[index] <= self.gate.threshold),
             )
             for index, (p, mask) in enumerate(zip(probabilities, masks, strict=True))
         ]

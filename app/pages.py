@@ -12,6 +12,7 @@ from app.analysis import (
     analyse_upload,
     display_images,
     explanation_layer,
+    quality_of,
     read_scale,
     read_upload,
     risk_band,
@@ -56,5 +57,6 @@ def analyse():
         explanation_uri=None if heat is None else data_uri(encode_png(heat), "image/png"),
         explanation_note=EXPLANATION_NOTE,
         models=predictor.model_versions,
+        quality=quality_of(result),
         total_ms=round(1000 * (time.perf_counter() - started), 1),
     )

@@ -59,8 +59,9 @@ def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> F
     except (ValueError, RuntimeError) as error:
         raise ModelLoadError(f"TFLite file {path} could not be loaded: {error}") from error
     source = interpreter.get_input_details()[0]
-    # Keep outputs in the Keras model's order: the lower-rank (probability) output first.
-    targets = sorted(interpreter.get_output_details(), key=lambda detail: len(detail["shape"]))
+    # TFLite does not keep the Keras output order; ours is recovered by rank, then width
+    # (probability, pooled features, activation map; see training/explainer.py).
+    targets = sorted(interpreter.get_output_details(), key=lambda d: (len(d["shape"]), int(d["shape"][-1])))
     if tuple(source["shape"][1:]) != (input_size, input_size, 3):
         raise ModelLoadError(f"TFLite file {path} takes input {tuple(source['shape'][1:])}, not {input_size}")
     lock = threading.Lock()  # an interpreter holds its tensors: one call at a time

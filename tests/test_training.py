@@ -115,7 +115,8 @@ def test_explanation_output_is_grad_cam_for_this_head() -> None:
     classifier, _ = build_classifier(64, None)
     explained = with_explanation(classifier)
     image = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
-    probability, activation = explained(image)
+    probability, pooled, activation = explained(image)
+    assert pooled.shape == (1, 1280)
     np.testing.assert_allclose(probability, classifier(image), rtol=1e-5)
     # Grad-CAM from real gradients: weights = mean gradient of the logit over the feature map.
     backbone = next(layer for layer in classifier.layers if isinstance(layer, keras.Model))
