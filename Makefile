@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: setup run test lint train train-classifier train-segmenter calibrate evaluate export bench load clean
+.PHONY: setup run test lint train train-classifier train-segmenter calibrate export quality-gate evaluate bench load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ lint: setup
 
 ## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file), then
 ## calibrate, score and export them
-train: train-classifier train-segmenter calibrate evaluate export
+train: train-classifier train-segmenter calibrate export quality-gate evaluate
 
 train-classifier: setup
 	$(BIN)/python -m training.train_classifier --data $(DATA) --backbone-weights $(WEIGHTS)
@@ -60,6 +60,10 @@ evaluate: setup
 ## export: TFLite files for serving, checked against the Keras models
 export: setup
 	$(BIN)/python -m training.export_tflite --models models
+
+## quality-gate: fit the out-of-distribution check on $(DATA)/train features
+quality-gate: setup
+	$(BIN)/python -m training.quality_gate --data $(DATA)
 
 ## bench: speed benchmark (writes bench/RESULTS.md)
 bench: setup

@@ -27,6 +27,24 @@ def check_model_files(models_dir: str | Path) -> str | None:
                         raise zipfile.BadZipFile("a member fails its CRC check")
             except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
                 raise ModelLoadError(f"Model file {path} is corrupt: {error}") from error
+            _check_extras(Path(models_dir), card.raw)
     except ModelLoadError as error:
         return str(error)
     return None
+
+
+def _check_extras(models_dir: Path, card: dict) -> None:
+    """The TFLite export and quality-gate file a card lists must exist and look right."""
+    export = card.get("tflite")
+    if export:
+        path = models_dir / export["file"]
+        if not path.is_file():
+            raise ModelLoadError(f"TFLite file {path} does not exist")
+        with path.open("rb") as handle:
+            if handle.read(8)[4:8] != b"TFL3":
+                raise ModelLoadError(f"TFLite file {path} is corrupt: no TFL3 identifier")
+    gate = card.get("quality_gate")
+    if gate:
+        path = models_dir / gate["file"]
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"Quality-gate file {path} is missing or corrupt")

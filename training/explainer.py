@@ -52,7 +52,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="classifier .keras file, rewritten in place")
     args = parser.parse_args(argv)
-    with_explanation(keras.models.load_model(args.model, compile=False)).save(args.model)
+    model = with_explanation(keras.models.load_model(args.model, compile=False))
+    model.save(args.model)
+    card_path = args.model.with_suffix(".json")
+    if card_path.is_file():
+        from app.model_card import read_card, write_card
+        from training.cost import gflops
+
+        card = read_card(card_path).raw
+        card["gflops_per_image"] = gflops(model)
+        card["gflops_per_image_with_views"] = round(gflops(model) * int(card.get("test_time_views", 1)), 3)
+        card["outputs"] = list(OUTPUTS)
+        write_card(card_path, card)
     print(f"{args.model}: outputs {', '.join(OUTPUTS)}")
 
 
