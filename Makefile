@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: setup run test lint train train-classifier train-segmenter calibrate export quality-gate evaluate bench load clean
+.PHONY: setup run test lint train train-classifier train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench: setup
 ## load: 60 s load and fault run against gunicorn (writes bench/LOAD_RESULTS.md)
 load: setup
 	$(BIN)/python -m bench.load
+
+## fuzz: five minutes of fuzzing of decode + preprocess
+fuzz: setup
+	$(BIN)/python -m bench.fuzz --minutes 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
