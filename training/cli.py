@@ -77,7 +77,11 @@ def start_run(args: argparse.Namespace) -> tuple[IsicSplit, IsicSplit]:
 
 def _head(split: IsicSplit, count: int) -> IsicSplit:
     return IsicSplit(
-        split.image_ids[:count], split.image_paths[:count], split.mask_paths[:count], split.melanoma[:count]
+        split.image_ids[:count],
+        split.image_paths[:count],
+        split.mask_paths[:count],
+        split.melanoma[:count],
+        split.keratosis[:count],
     )
 
 

@@ -21,6 +21,7 @@ class IsicSplit:
     image_paths: tuple[Path, ...]
     mask_paths: tuple[Path, ...]
     melanoma: np.ndarray
+    keratosis: np.ndarray
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -41,7 +42,8 @@ def read_split(folder: Path) -> IsicSplit:
     if missing:
         raise FileNotFoundError(f"{len(missing)} files listed in {labels_path} are missing, e.g. {missing[0]}")
     melanoma = np.array([int(float(row["melanoma"])) for row in rows], dtype=np.float32)
-    return IsicSplit(ids, images, masks, melanoma)
+    keratosis = np.array([int(float(row.get("seborrheic_keratosis") or 0)) for row in rows], dtype=np.float32)
+    return IsicSplit(ids, images, masks, melanoma, keratosis)
 
 
 def load_mask(path: Path, side: int | None = None) -> np.ndarray:
@@ -133,18 +135,34 @@ def augment(image: tf.Tensor, mask: tf.Tensor | None = None) -> tuple[tf.Tensor,
     return image, tf.cast(stacked[..., 3:] > 127.5, tf.float32)
 
 
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-example weights that give both classes equal total weight (mean weight 1)."""
+    positives = max(float(labels.sum()), 1.0)
+    negatives = max(float(len(labels) - labels.sum()), 1.0)
+    return np.where(labels > 0.5, len(labels) / (2 * positives), len(labels) / (2 * negatives)).astype(np.float32)
+
+
 def classification_dataset(
-    split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int
+    split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int, auxiliary: bool = False
 ) -> tf.data.Dataset:
-    """Batches of (RGB float in [0, 255], melanoma 0/1); shuffled and augmented if training."""
+    """Batches of (RGB float in [0, 255], labels, class-balancing weights); augmented if training.
+
+    Labels and weights are melanoma only, or, with ``auxiliary``, (melanoma, seborrheic
+    keratosis) pairs in the order of the model's outputs.
+    """
     images = _model_images(split.image_paths, side).cache()
-    labels = tf.data.Dataset.from_tensor_slices(split.melanoma)
-    dataset = tf.data.Dataset.zip(images, labels)
+    if auxiliary:
+        labels = (split.melanoma, split.keratosis)
+        weights = tuple(balanced_weights(values) for values in labels)
+    else:
+        labels, weights = split.melanoma, balanced_weights(split.melanoma)
+    targets = tf.data.Dataset.from_tensor_slices((labels, weights))
+    dataset = tf.data.Dataset.zip(images, targets)
     if training:
         dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.map(lambda x, y: (augment(x)[0], y), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(lambda x, t: (augment(x)[0], *t), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y))
+        dataset = dataset.map(lambda x, t: (tf.cast(x, tf.float32), *t))
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

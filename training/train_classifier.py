@@ -38,7 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fine-tune the backbone from this layer on (earlier, generic layers stay frozen)",
     )
     parser.add_argument(
-        "--test-time-views", type=int, choices=(1, 2, 3), default=3, help="flip views averaged at inference (1 = none)"
+        "--test-time-views", type=int, choices=(1, 2, 3), default=2, help="flip views averaged at inference (1 = none)"
+    )
+    parser.add_argument(
+        "--auxiliary-keratosis",
+        type=float,
+        default=0.0,
+        help="loss weight of seborrheic keratosis as an auxiliary task (0 = off)",
     )
     parser.add_argument(
         "--average-last", type=int, default=4, help="also try the average of the last N epochs' weights"
@@ -52,7 +58,9 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, views: int, ba
     for start in range(0, len(images), batch_size):
         stacked = flip_views(images[start : start + batch_size].astype(np.float32), views)
         # predict_on_batch runs a compiled function: eager calls on big batches bloat memory.
-        outputs.append(merge_views(np.asarray(model.predict_on_batch(stacked)), views))
+        predicted = model.predict_on_batch(stacked)
+        melanoma = predicted[0] if isinstance(predicted, (list, tuple)) else predicted
+        outputs.append(merge_views(np.asarray(melanoma), views))
     return np.concatenate(outputs)[:, 0]
 
 
@@ -68,34 +76,40 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     train, val = start_run(args)
     size = args.image_size
-    train_data = classification_dataset(train, size, args.batch_size, training=True, seed=args.seed)
+    auxiliary = args.auxiliary_keratosis > 0
+    train_data = classification_dataset(
+        train, size, args.batch_size, training=True, seed=args.seed, auxiliary=auxiliary
+    )
     val_images = model_inputs(val, size)
-    positives = max(float(train.melanoma.sum()), 1.0)
-    class_weight = {0: len(train) / (2 * (len(train) - positives)), 1: len(train) / (2 * positives)}
     steps = int(np.ceil(len(train) / args.batch_size))
     checkpoint_dir = args.out.parent / ".checkpoints"
     score = _scorer(val_images, val, args.test_time_views)
-    model, backbone = build_classifier(size, args.backbone_weights)
+    model, backbone = build_classifier(size, args.backbone_weights, auxiliary=auxiliary)
+    # Outputs are (melanoma, keratosis) with the auxiliary task, else melanoma alone.
+    loss_weights = [1.0, args.auxiliary_keratosis] if auxiliary else None
+    loss = ["binary_crossentropy", "binary_crossentropy"] if auxiliary else "binary_crossentropy"
 
     backbone.trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, loss_weights=loss_weights)
     if args.warmup_epochs:
         model.fit(
             train_data,
             epochs=args.warmup_epochs,
-            class_weight=class_weight,
             verbose=0,
             callbacks=[ProgressBar(args.warmup_epochs, steps, "warm-up (frozen backbone)")],
         )
 
     unfreeze_from(backbone, args.unfreeze_from)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, args.epochs * steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss="binary_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=loss,
+        loss_weights=loss_weights,
+    )
     checkpoint = ValidationCheckpoint(score, "auc", args.out, checkpoint_dir, "classifier")
     model.fit(
         train_data,
         epochs=args.epochs,
-        class_weight=class_weight,
         verbose=0,
         callbacks=[ProgressBar(args.epochs, steps, "fine-tuning"), checkpoint],
     )
