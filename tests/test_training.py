@@ -131,3 +131,36 @@ def test_explanation_output_is_grad_cam_for_this_head() -> None:
     ours = np.asarray(activation)[..., 0]
     scale = features.shape[1] * features.shape[2]  # our map is Grad-CAM times the map's area
     np.testing.assert_allclose(ours / scale, grad_cam, rtol=1e-3, atol=1e-6)
+
+
+def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from training.probe_ensemble import build_ensemble, imagenet_features
+
+    rng = np.random.default_rng(1)
+    finetuned, _ = build_classifier(64, None)
+    features = imagenet_features(64, None)
+    width = sum(int(m.shape[-1]) for m in features.outputs)
+    rows = rng.normal(size=(40, width))
+    scaler = StandardScaler().fit(rows)
+    probe = LogisticRegression(max_iter=500).fit(scaler.transform(rows), np.arange(40) % 2)
+    ensemble = build_ensemble(finetuned, features, scaler, probe)
+    image = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    probability, pooled, activation = (np.asarray(o) for o in ensemble(image))
+    assert pooled.shape == (2, 1280) and activation.shape == (2, 2, 2, 1)
+
+    tuned = np.asarray(finetuned(image))
+    tuned_logit = np.log(tuned / (1 - tuned))[:, 0]
+    maps = features(image)
+    probe_input = np.concatenate([np.asarray(m).mean(axis=(1, 2)) for m in maps], axis=1)
+    probe_logit = probe.decision_function(scaler.transform(probe_input))
+    expected = 1 / (1 + np.exp(-(tuned_logit + probe_logit) / 2))
+    np.testing.assert_allclose(probability[:, 0], expected, rtol=1e-4, atol=1e-5)
+    # The activation map's mean is the ensemble logit without the two biases.
+    dense_bias = finetuned.get_layer("melanoma_probability").get_weights()[1][0]
+    bias = (dense_bias + probe.intercept_[0] - (scaler.mean_ / np.sqrt(scaler.var_)) @ probe.coef_[0]) / 2
+    np.testing.assert_allclose(
+        activation.mean(axis=(1, 2, 3)), (tuned_logit + probe_logit) / 2 - bias, rtol=1e-3, atol=1e-3
+    )
