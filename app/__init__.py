@@ -21,7 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MODELS_DIR=str(ROOT / "models"),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
         MAX_IMAGE_PIXELS=50_000_000,
-        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
         MAX_FORM_PARTS=16,
         LOAD_MODELS=True,
     )

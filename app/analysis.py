@@ -28,7 +28,7 @@ NOT_A_DIAGNOSIS = (
 )
 
 EXPLANATION_NOTE = (
-    "Grad-CAM heat map of the classifier's last feature map: warm colours mark the regions that "
+    "Grad-CAM heat map of the classifier (both members of its ensemble): warm colours mark the regions that "
     "raised the melanoma score. It shows where the model looked, not why, and is not a diagnosis."
 )
 

@@ -55,7 +55,7 @@ def test_predictions_csv(batch_run) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stem", "size"), [("ISIC_0012099", (256, 256)), ("wide", (300, 180)), ("rotated", (180, 300))]
+    ("stem", "size"), [("ISIC_0012099", (256, 256)), ("wide", (300, 180)), ("rotated", (300, 180))]
 )
 def test_masks_are_binary_and_full_size(batch_run, stem: str, size: tuple[int, int]) -> None:
     _, _, outputs = batch_run

@@ -41,8 +41,9 @@ def _copy_models(tmp_path: Path) -> Path:
     target.mkdir()
     for path in MODELS_DIR.glob("*.json"):
         shutil.copy(path, target)
-    for path in MODELS_DIR.glob("*.keras"):
-        target.joinpath(path.name).symlink_to(path)
+    for pattern in ("*.keras", "*.tflite", "*.npz"):
+        for path in MODELS_DIR.glob(pattern):
+            target.joinpath(path.name).symlink_to(path)
     return target
 
 
