@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: setup run test lint train train-classifier train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
+.PHONY: setup run test lint train train-classifier ensemble train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,14 @@ lint: setup
 
 ## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file), then
 ## calibrate, score and export them
-train: train-classifier train-segmenter calibrate export quality-gate evaluate
+train: train-classifier ensemble train-segmenter calibrate export quality-gate evaluate
 
 train-classifier: setup
 	$(BIN)/python -m training.train_classifier --data $(DATA) --backbone-weights $(WEIGHTS)
+
+## ensemble: add the linear probe on frozen ImageNet features to the fine-tuned classifier
+ensemble: setup
+	$(BIN)/python -m training.probe_ensemble --data $(DATA) --backbone-weights $(WEIGHTS)
 
 train-segmenter: setup
 	$(BIN)/python -m training.train_segmenter --data $(DATA) --backbone-weights $(WEIGHTS)

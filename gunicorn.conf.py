@@ -14,8 +14,8 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then so slow leaks cannot accumulate.
-max_requests = 1000
-max_requests_jitter = 100
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests_jitter = 100 if max_requests else 0
 # Request line / header limits (gunicorn's own guards against huge headers).
 limit_request_line = 4094
 limit_request_fields = 50
@@ -25,6 +25,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 raw_env = ["TF_CPP_MIN_LOG_LEVEL=2"]
+# One inference thread per worker: with a worker per core, concurrent requests use every
+# core instead of fighting over them (set LESION_INFERENCE_THREADS to trade back for latency).
+os.environ.setdefault("LESION_INFERENCE_THREADS", "1")
 
 
 def on_starting(server):

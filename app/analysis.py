@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.errors import InvalidParameterError, MissingUploadError
 from app.inference import Analysis, Predictor
-from app.measurements import LesionMeasurements, measure_lesion
+from app.measurements import LesionMeasurements, measure_lesion_fast
 from app.overlay import blend, display_size, encode_jpeg, encode_png, heatmap_rgba, overlay_rgba
 from app.preprocessing import DecodedImage, decode_image
 from app.quality import quality_message
@@ -68,15 +68,23 @@ def read_scale(values: Any, field: str = "mm_per_px") -> float | None:
     return scale
 
 
-def analyse_upload(data: bytes, predictor: Predictor, max_pixels: int, mm_per_px: float | None = None) -> UploadResult:
-    """Decode and analyse uploaded bytes."""
+def analyse_upload(
+    data: bytes, predictor: Predictor, max_pixels: int, mm_per_px: float | None = None, for_display: bool = False
+) -> UploadResult:
+    """Decode and analyse uploaded bytes.
+
+    JPEGs are decoded at a reduced scale that still exceeds twice the models' input (and the
+    page's display size when ``for_display``); the mask is still returned at full size.
+    """
     started = time.perf_counter()
     side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
-    decoded = decode_image(data, max_pixels=max_pixels, draft_side=max(2 * side, DISPLAY_MAX_SIDE))
+    decoded = decode_image(
+        data, max_pixels=max_pixels, draft_side=max(2 * side, DISPLAY_MAX_SIDE if for_display else 0)
+    )
     decode_ms = 1000 * (time.perf_counter() - started)
     analysis = predictor.analyze(decoded)
     started = time.perf_counter()
-    lesion = measure_lesion(analysis.mask, decoded.rgb, mm_per_px)
+    lesion = measure_lesion_fast(analysis.mask, decoded.rgb, mm_per_px)
     timing = {
         "decode": round(decode_ms, 2),
         **analysis.timing_ms,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -22,6 +22,8 @@ DERMOSCOPIC_COLOURS = {
 COLOUR_MIN_SHARE = 0.05
 #: Photos are shrunk to this longest side before colours are counted.
 COLOUR_SAMPLE_SIDE = 512
+#: Large masks are measured at this longest side and scaled back.
+MEASURE_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,36 @@ def measure_lesion(
         asymmetry_mean=round(sum(asymmetry) / 2, 4),
         border_irregularity=round(perimeter**2 / (4 * math.pi * area), 3) if area > 1 else 1.0,
         colours=() if rgb is None else dermoscopic_colours(rgb, binary),
+    )
+
+
+def measure_lesion_fast(
+    mask: np.ndarray, rgb: np.ndarray | None = None, mm_per_px: float | None = None, max_side: int = MEASURE_SIDE
+) -> LesionMeasurements:
+    """:func:`measure_lesion` on a copy of the mask shrunk to ``max_side``, scaled back to full-size pixels.
+
+    Lengths and areas of a large photo's mask change by well under 1% at 1024 px, and the
+    contour work drops from tens of ms to a few.
+    """
+    height, width = mask.shape[:2]
+    scale = max(height, width) / max_side
+    if scale <= 1.0:
+        return measure_lesion(mask, rgb, mm_per_px)
+    small_size = (max(1, round(width / scale)), max(1, round(height / scale)))
+    small = cv2.resize(mask, small_size, interpolation=cv2.INTER_NEAREST)
+    sx, sy = width / small_size[0], height / small_size[1]
+    result = measure_lesion(small, rgb, None if mm_per_px is None else mm_per_px * (sx + sy) / 2)
+    if not result.found:  # nothing, or a lesion too small to survive the shrinking
+        return measure_lesion(mask, rgb, mm_per_px)
+    area = int(np.count_nonzero(mask > 127))
+    x, y, w, h = result.bounding_box
+    return replace(
+        result,
+        area_px=area,
+        area_fraction=round(area / mask.size, 6),
+        diameter_px=round(result.diameter_px * (sx + sy) / 2, 1),
+        perimeter_px=round(result.perimeter_px * (sx + sy) / 2, 1),
+        bounding_box=(round(x * sx), round(y * sy), round(w * sx), round(h * sy)),
     )
 
 

@@ -38,7 +38,7 @@ def analyse():
         return error_response(503, "not_ready", "The models are still loading; try again in a moment.")
     scale = read_scale(request.values)
     data = read_upload(request.files)
-    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
+    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale, for_display=True)
     started_render = time.perf_counter()
     photo_jpeg, overlay_png = display_images(result)
     heat = explanation_layer(result)

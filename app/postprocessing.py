@@ -56,8 +56,11 @@ def mask_from_probability(
     if probability.ndim != 2:
         raise ValueError(f"Expected an HxW probability map. Received shape {probability.shape}")
     width, height = size
-    resized = cv2.resize(probability.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    mask = (resized >= threshold).astype(np.uint8)
+    # Resizing 8-bit levels is several times faster than float on large photos; 1/255 steps
+    # are far finer than the model's own precision.
+    levels = np.clip(np.rint(probability * 255.0), 0, 255).astype(np.uint8)
+    resized = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+    mask = (resized >= threshold * 255.0).astype(np.uint8)
     if largest_component and mask.any():
         mask = _largest_filled_component(mask)
     return mask * np.uint8(255)

@@ -54,7 +54,8 @@ def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> F
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+        threads = threads or int(os.environ.get("LESION_INFERENCE_THREADS", "0")) or os.cpu_count() or 1
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise ModelLoadError(f"TFLite file {path} could not be loaded: {error}") from error

@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "LOAD_RESULTS.md")
     args = parser.parse_args(argv)
     data = FIXTURE.read_bytes()
-    server = start_server()
+    # Worker recycling (max_requests) is switched off so a leak would show in the same workers.
+    server = start_server(GUNICORN_MAX_REQUESTS="0")
     try:
         ready = server.wait_ready()
         for _ in range(5):
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
     drained = sigterm_drain_run(data)
-    growth = max((rss_after[pid] / rss_before[pid] - 1 for pid in rss_before if pid in rss_after), default=0.0)
+    survivors = [pid for pid in rss_before if pid in rss_after]
+    growth = max((rss_after[pid] / rss_before[pid] - 1 for pid in survivors), default=float("nan"))
     lines = [
         "# Load and fault results",
         "",
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         f"- requests: {soaked['requests']} ({soaked['throughput_rps']:.1f}/s), statuses {soaked['statuses']}",
         f"- 5xx or connection errors: {soaked['server_errors']}",
         f"- latency p50 {soaked['p50_ms']:.0f} ms, p95 {soaked['p95_ms']:.0f} ms, p99 {soaked['p99_ms']:.0f} ms",
-        f"- worker RSS before (MB): {_fmt(rss_before)}; after: {_fmt(rss_after)}; largest growth {100 * growth:.1f}%",
+        f"- worker RSS before (MB): {_fmt(rss_before)}; after: {_fmt(rss_after)}; largest growth {100 * growth:.1f}% "
+        f"(same {len(survivors)} workers; recycling by max_requests switched off for this run)",
         "",
         "## Slow client",
         "",

@@ -20,9 +20,9 @@ from datetime import datetime
 import numpy as np
 from PIL import Image
 
-from app.analysis import DISPLAY_MAX_SIDE, display_images
+from app.analysis import UploadResult, display_images, explanation_png_base64
 from app.inference import Predictor
-from app.measurements import measure_lesion
+from app.measurements import measure_lesion_fast
 from app.overlay import encode_png
 from app.postprocessing import mask_from_probability
 from app.preprocessing import decode_image, resize_for_model
@@ -61,7 +61,7 @@ def timed(function: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, tuple[float, float]]:
     side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
-    draft = max(2 * side, DISPLAY_MAX_SIDE)
+    draft = 2 * side  # as the API decodes (the page also asks for DISPLAY_MAX_SIDE)
     decoded = decode_image(data, draft_side=draft)
     sizes = (predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
     batches = {s: resize_for_model(decoded.rgb, s)[None] for s in set(sizes)}
@@ -69,11 +69,7 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
     mask = mask_from_probability(probability_map, decoded.size, predictor.segmenter.card.threshold)
     result = predictor.analyze(decoded)
 
-    class Upload:  # the shape analysis.display_images reads
-        pass
-
-    upload = Upload()
-    upload.decoded, upload.analysis = decoded, result
+    upload = UploadResult(decoded, result, measure_lesion_fast(mask), {})
     return {
         "decode": timed(lambda: decode_image(data, draft_side=draft), repeats),
         "preprocess": timed(lambda: [resize_for_model(decoded.rgb, s) for s in set(sizes)], repeats),
@@ -82,9 +78,10 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
         "mask post-processing": timed(
             lambda: mask_from_probability(probability_map, decoded.size, predictor.segmenter.card.threshold), repeats
         ),
-        "measurements": timed(lambda: measure_lesion(mask), repeats),
+        "measurements": timed(lambda: measure_lesion_fast(mask, decoded.rgb), repeats),
         "mask PNG (API)": timed(lambda: encode_png(mask), repeats),
         "photo + overlay (page)": timed(lambda: display_images(upload), repeats),
+        "Grad-CAM explanation PNG (?explain=1)": timed(lambda: explanation_png_base64(upload), repeats),
     }
 
 
@@ -126,6 +123,7 @@ def end_to_end(inputs: dict[str, bytes], seconds: float) -> dict:
                 post_image(server.url, data)
             samples = sorted(1000 * post_image(server.url, data)[1] for _ in range(20 if "12MP" not in name else 10))
             results["latency"][name] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))])
+        results["rss_mb"] = [server.rss_mb(pid) for pid in server.worker_pids()]  # warm workers
         for concurrency in (1, 2, 4, 8):
             deadline = time.monotonic() + seconds
             counts = []
@@ -138,7 +136,6 @@ def end_to_end(inputs: dict[str, bytes], seconds: float) -> dict:
                 for _ in range(concurrency):
                     pool.submit(client)
             results["throughput"][concurrency] = (len(counts) / seconds, sum(1 for c in counts if c != 200))
-        results["rss_mb"] = [server.rss_mb(pid) for pid in server.worker_pids()]
         results["workers"] = len(results["rss_mb"])
         return results
     finally:
@@ -151,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=15, help="per concurrency level")
     args = parser.parse_args(argv)
     inputs = make_inputs()
+    # The same inference threads as a gunicorn worker (gunicorn.conf.py), so ratios are fair.
+    os.environ.setdefault("LESION_INFERENCE_THREADS", "1")
     predictor = Predictor.from_directory(ROOT / "models")
     stages = {
         name: stage_timings(predictor, data, args.repeats if "12MP" not in name else 10)
@@ -176,7 +175,8 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}; Python "
         f"{platform.python_version()}; {datetime.now().isoformat(timespec='minutes')}; "
-        f"runtime: classifier {predictor.classifier.runtime}, segmenter {predictor.segmenter.runtime}; "
+        f"runtime: classifier {predictor.classifier.runtime}, segmenter {predictor.segmenter.runtime}, "
+        f"{os.environ['LESION_INFERENCE_THREADS']} inference thread(s) as in a gunicorn worker; "
         f"classifier views {predictor.classifier.card.test_time_views}.",
         "",
         "## In-process stages (ms, median / p95)",
@@ -201,7 +201,7 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         f"## End to end through gunicorn (`make run`'s command, {e2e['workers']} workers)",
         "",
         f"Ready (`/readyz` = 200) {e2e['ready_s']:.1f} s after the process started. "
-        f"Worker RSS after the run: {', '.join(f'{r:.0f}' for r in e2e['rss_mb'])} MB.",
+        f"Worker RSS after the latency runs: {', '.join(f'{r:.0f}' for r in e2e['rss_mb'])} MB.",
         "",
         "| input | p50 ms | p95 ms |",
         "|---|---|---|",

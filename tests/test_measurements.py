@@ -74,3 +74,16 @@ def test_single_pixel() -> None:
 def test_bad_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="mm_per_px"):
         measure_lesion(np.ones((4, 4), dtype=np.uint8) * 255, mm_per_px=-1.0)
+
+
+def test_fast_measurement_of_a_large_mask_matches_the_full_one() -> None:
+    from app.measurements import measure_lesion_fast
+
+    mask = np.zeros((3000, 4000), dtype=np.uint8)
+    cv2.ellipse(mask, (2000, 1500), (900, 600), 20, 0, 360, 255, thickness=-1)
+    full, fast = measure_lesion(mask), measure_lesion_fast(mask)
+    assert fast.area_px == full.area_px
+    assert fast.diameter_px == pytest.approx(full.diameter_px, rel=0.01)
+    assert fast.perimeter_px == pytest.approx(full.perimeter_px, rel=0.02)
+    assert fast.asymmetry_mean == pytest.approx(full.asymmetry_mean, abs=0.01)
+    assert fast.bounding_box == pytest.approx(full.bounding_box, abs=5)
