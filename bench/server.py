@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,20 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+@contextlib.contextmanager
+def ready_server(workers: int | None = None, **env: str) -> Iterator[Server]:
+    """A started, ready gunicorn that is stopped afterwards; errors carry gunicorn's output."""
+    server = start_server(workers, **env)
+    try:
+        try:
+            server.wait_ready()
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{error}: {server.output()[-2000:]}") from error
+        yield server
+    finally:
+        server.stop()
 
 
 def start_server(workers: int | None = None, **env: str) -> Server:

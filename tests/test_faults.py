@@ -12,21 +12,15 @@ import pytest
 import requests
 
 from bench.load import FIXTURE, kill_worker_run, sigterm_drain_run, slow_client_run, soak
-from bench.server import start_server
+from bench.server import ready_server
 
 IMAGE = FIXTURE.read_bytes()
 
 
 @pytest.fixture(scope="module")
 def server():
-    running = start_server(workers=2)
-    try:
-        running.wait_ready()
-    except (RuntimeError, TimeoutError) as error:
-        running.stop()
-        pytest.fail(f"{error}: {running.output()[-2000:]}")
-    yield running
-    running.stop()
+    with ready_server(workers=2) as running:
+        yield running
 
 
 def test_short_soak_has_no_server_errors(server) -> None:

@@ -8,20 +8,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench.server import start_server
+from bench.server import ready_server, start_server
 from tests.conftest import MODELS_DIR
 
 
 @pytest.fixture(scope="module")
 def server():
-    running = start_server(workers=1)
-    try:
-        running.wait_ready()
-    except (RuntimeError, TimeoutError) as error:
-        running.stop()
-        pytest.fail(f"{error}: {running.output()[-2000:]}")
-    yield running
-    running.stop()
+    with ready_server(workers=1) as running:
+        yield running
 
 
 def test_gunicorn_serves_the_api(server, lesion_path) -> None:
