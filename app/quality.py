@@ -49,8 +49,8 @@ class QualityGate:
         _, singular, directions = np.linalg.svd(features - mean, full_matrices=False)
         kept = directions[:components]
         std = singular[:components] / np.sqrt(len(features) - 1)
-        gate = cls(mean, kept / std[:, None], kept, 1.0, np.inf)
-        residual = gate._residual_energy(features)
+        centred = features - mean
+        residual = ((centred - centred @ kept.T @ kept) ** 2).sum(axis=1)
         return cls(mean, kept / std[:, None], kept, float(residual.mean()), np.inf)
 
     def save(self, path: Path) -> None:

@@ -37,6 +37,7 @@ from training.cost import gflops
 from training.data import model_inputs, read_split
 from training.explainer import OUTPUTS
 from training.metrics import classification_scores
+from training.train_classifier import predict_probabilities
 
 #: Frozen-backbone layers whose pooled activations feed the probe, with their grid stride.
 PROBE_LAYERS = (("block_10_project", 16), ("block_13_expand_relu", 16), ("block_15_add", 32), ("out_relu", 32))
@@ -155,14 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     probe = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     probe.fit(scaler.transform(train_features), train.melanoma)
     ensemble = build_ensemble(finetuned, extractor, scaler, probe)
-    val_images = model_inputs(val, size).astype(np.float32)
     views = 1  # two backbones already cost ~1.6 GFLOPs: flip views would exceed the 2-GFLOP budget
-    probability = np.concatenate(
-        [
-            merge_views(np.asarray(ensemble.predict_on_batch(flip_views(val_images[i : i + 16], views))[0]), views)
-            for i in range(0, len(val_images), 16)
-        ]
-    )[:, 0]
+    probability = predict_probabilities(ensemble, model_inputs(val, size), views)
     scores = classification_scores(val.melanoma, probability, card.threshold)
     print(f"probe C={c} (cross-validated AUC on train {cv_scores}); ensemble on val: {scores}")
     ensemble.save(args.models / card.path)
