@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 DATA ?= ../shared/data/isic2017
+HAM ?= ../shared/data/ham10000
 WEIGHTS ?= imagenet
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: setup run test lint train train-classifier ensemble train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
+.PHONY: container container-test setup run test lint train train-classifier ensemble train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,14 @@ run: $(VENV)/.runtime
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## container: build the service image (localhost/lesion:latest) with podman
+container:
+	bash deploy/build-image.sh
+
+## container-test: build the image, run it and check it (skips where podman cannot run)
+container-test: setup
+	$(BIN)/python -m pytest -m container -v
 
 lint: setup
 	$(BIN)/ruff check .
@@ -65,9 +74,9 @@ evaluate: setup
 export: setup
 	$(BIN)/python -m training.export_tflite --models models
 
-## quality-gate: fit the out-of-distribution check on $(DATA)/train features
+## quality-gate: fit the photo-kind gate on $(DATA)/train, the $(HAM) fit part and installed/generated photos
 quality-gate: setup
-	$(BIN)/python -m training.quality_gate --data $(DATA)
+	$(BIN)/python -m training.quality_gate --data $(DATA) --ham $(HAM)
 
 ## bench: speed benchmark (writes bench/RESULTS.md)
 bench: setup

@@ -17,7 +17,7 @@ from app.inference import Analysis, Predictor
 from app.measurements import LesionMeasurements, measure_lesion_fast
 from app.overlay import blend, display_size, encode_jpeg, encode_png, heatmap_rgba, overlay_rgba
 from app.preprocessing import DecodedImage, decode_image
-from app.quality import quality_message
+from app.quality import DERMOSCOPY, quality_message
 
 #: Longest side of the photo and overlay shown on the page.
 DISPLAY_MAX_SIDE = 1024
@@ -94,15 +94,16 @@ def analyse_upload(
 
 
 def quality_of(result: UploadResult) -> dict[str, Any]:
-    """The quality verdict: was a lesion found, does the photo look like dermoscopy, in words."""
+    """The quality verdict: what kind of photo this is, was a lesion found, whether the probability applies."""
+    analysis = result.analysis
     lesion_found = result.lesion.found
-    in_distribution = result.analysis.in_distribution
     return {
+        "kind": analysis.photo_kind or DERMOSCOPY,
+        "kind_probabilities": analysis.kind_probabilities,
+        "in_distribution": analysis.in_distribution,
         "lesion_found": lesion_found,
-        "in_distribution": in_distribution if in_distribution is not None else True,
-        "feature_distance": result.analysis.feature_distance,
-        "message": quality_message(lesion_found, in_distribution),
-        "probability_applies": bool(lesion_found and in_distribution is not False),
+        "message": quality_message(lesion_found, analysis.photo_kind),
+        "probability_applies": bool(lesion_found and analysis.in_distribution),
     }
 
 

@@ -29,18 +29,18 @@ probes = Blueprint("probes", __name__)
 
 
 def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> dict[str, Any]:
-    """The API's answer for one analysed image."""
+    """The API's answer for one analysed image; no probability, label or band for a refused photo."""
     card = predictor.classifier.card
     probability = result.analysis.probability
     width, height = result.decoded.size
-    quality = quality_of(result)
+    judged = result.analysis.in_distribution
     return {
-        "quality": quality,
-        "malignant_probability": round(probability, 6),
-        "label": result.analysis.label,
+        "quality": quality_of(result),
+        "malignant_probability": round(probability, 6) if judged else None,
+        "label": result.analysis.label if judged else None,
         "threshold": result.analysis.threshold,
         "threshold_meaning": card.raw.get("threshold_meaning", ""),
-        "risk_band": risk_band(probability, card.risk_bands),
+        "risk_band": risk_band(probability, card.risk_bands) if judged else None,
         "mask_png": mask_png_base64(result),
         "image": {"width": width, "height": height},
         "lesion": result.lesion.as_dict(),

@@ -1,9 +1,10 @@
-"""Batch scoring: ``python -m app.batch INPUT_DIR OUTPUT_DIR [--batch-size N]``.
+"""Batch scoring: ``python -m app.batch INPUT_DIR OUTPUT_DIR [--batch-size N] [--engine local|ray]``.
 
 Writes ``OUTPUT_DIR/predictions.csv`` (``image,malignant``) and
 ``OUTPUT_DIR/masks/<stem>_segmentation.png`` (0/255, full input size) for every image
 directly in INPUT_DIR. Unreadable files are skipped, listed at the end, and make the
-exit status 1.
+exit status 1. ``--engine ray`` spreads the work over Ray actors (local Ray, or the cluster
+at ``--ray-address``) and writes the same files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,14 +21,48 @@ from tqdm import tqdm
 
 from app.errors import InvalidImageError, ModelLoadError
 from app.inference import Predictor
-from app.preprocessing import IMAGE_SUFFIXES, DecodedImage, decode_image
+from app.model_files import check_model_files
+from app.preprocessing import IMAGE_SUFFIXES, decode_image
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One input file's outcome: its probability and PNG mask, or why it could not be read."""
+
+    name: str
+    probability: float | None = None
+    mask_png: bytes | None = None
+    error: str | None = None
 
 
 def list_images(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def score_files(predictor: Predictor, files: Sequence[tuple[str, bytes]]) -> list[Scored]:
+    """Decode and analyse (name, bytes) pairs in one forward pass per model: the one scoring path of every engine."""
+    side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
+    decoded, failed = [], []
+    for name, data in files:
+        try:
+            decoded.append((name, decode_image(data, draft_side=2 * side)))
+        except (InvalidImageError, OSError) as error:
+            failed.append(Scored(name, error=str(error)))
+    analyses = predictor.analyze_batch([image for _, image in decoded])
+    scored = [
+        Scored(name, analysis.probability, cv2.imencode(".png", analysis.mask)[1].tobytes())
+        for (name, _), analysis in zip(decoded, analyses, strict=True)
+    ]
+    return scored + failed
+
+
+def _score_locally(models: Path, paths: list[Path], batch_size: int) -> Iterator[Scored]:
+    predictor = Predictor.from_directory(models)
+    for start in range(0, len(paths), batch_size):
+        yield from score_files(predictor, [(p.name, p.read_bytes()) for p in paths[start : start + batch_size]])
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,50 +71,61 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="folder of the models and cards")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="where to score (default local)")
+    parser.add_argument("--ray-address", help="Ray cluster address (default: start Ray on this machine)")
+    parser.add_argument("--ray-actors", type=int, help="model-holding Ray actors (default: one per CPU)")
     args = parser.parse_args(argv)
     if not args.input_dir.is_dir():
         parser.error(f"INPUT_DIR {args.input_dir} is not a directory")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.engine != "ray" and (args.ray_address or args.ray_actors):
+        parser.error("--ray-address and --ray-actors go with --engine ray")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    problem = check_model_files(args.models)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    listed, paths, failures = list_images(args.input_dir), [], []
+    seen_stems: set[str] = set()
+    for path in listed:
+        if path.stem in seen_stems:
+            failures.append((path.name, f"another file already has the stem {path.stem!r}"))
+        else:
+            seen_stems.add(path.stem)
+            paths.append(path)
     try:
-        predictor = Predictor.from_directory(args.models)
+        if args.engine == "ray":
+            from app.batch_ray import score_with_ray
+
+            outcomes = score_with_ray(args.models, paths, args.batch_size, args.ray_address, args.ray_actors)
+        else:
+            outcomes = _score_locally(args.models, paths, args.batch_size)
+        masks_dir = args.output_dir / "masks"
+        masks_dir.mkdir(parents=True, exist_ok=True)
+        probabilities: dict[str, float] = {}
+        for outcome in tqdm(outcomes, total=len(paths), desc="scoring", unit="image", file=sys.stderr):
+            if outcome.error is not None:
+                failures.append((outcome.name, outcome.error))
+                continue
+            stem = Path(outcome.name).stem
+            probabilities[stem] = outcome.probability
+            (masks_dir / f"{stem}_segmentation.png").write_bytes(outcome.mask_png)
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    paths = list_images(args.input_dir)
-    masks_dir = args.output_dir / "masks"
-    masks_dir.mkdir(parents=True, exist_ok=True)
-    side = max(predictor.classifier.card.input_size, predictor.segmenter.card.input_size)
-    failures: list[tuple[str, str]] = []
-    seen_stems: set[str] = set()
     with (args.output_dir / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "malignant"])
-        with tqdm(total=len(paths), desc="scoring", unit="image", file=sys.stderr) as progress:
-            for start in range(0, len(paths), args.batch_size):
-                batch: list[tuple[str, DecodedImage]] = []
-                for path in paths[start : start + args.batch_size]:
-                    if path.stem in seen_stems:
-                        failures.append((path.name, f"another file already has the stem {path.stem!r}"))
-                        continue
-                    seen_stems.add(path.stem)
-                    try:
-                        batch.append((path.stem, decode_image(path, draft_side=2 * side)))
-                    except (InvalidImageError, OSError) as error:
-                        failures.append((path.name, str(error)))
-                for (stem, _), analysis in zip(batch, predictor.analyze_batch([d for _, d in batch]), strict=True):
-                    writer.writerow([stem, f"{analysis.probability:.6f}"])
-                    cv2.imwrite(str(masks_dir / f"{stem}_segmentation.png"), analysis.mask)
-                progress.update(min(args.batch_size, len(paths) - start))
-    print(f"scored {len(paths) - len(failures)} of {len(paths)} images into {args.output_dir}", file=sys.stderr)
+        writer.writerows([path.stem, f"{probabilities[path.stem]:.6f}"] for path in paths if path.stem in probabilities)
+    print(f"scored {len(probabilities)} of {len(listed)} images into {args.output_dir}", file=sys.stderr)
     if failures:
         print(f"skipped {len(failures)} files:", file=sys.stderr)
-        for name, reason in failures:
+        for name, reason in sorted(failures):
             print(f"  {name}: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -17,7 +17,7 @@ from app.errors import ModelLoadError
 from app.model_card import ModelCard, read_card
 from app.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
 from app.preprocessing import DecodedImage, resize_for_model
-from app.quality import QualityGate
+from app.quality import DERMOSCOPY, KINDS, QualityGate
 from app.runtimes import Forward, file_sha256, keras_forward, tflite_forward
 
 
@@ -33,10 +33,14 @@ class Analysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
     #: The classifier's class activation map (coarse grid, unnormalised), when it has one.
     activation: np.ndarray | None = None
-    #: Distance of the photo's features from the training images, and whether it is within
-    #: the quality gate's threshold (None without a gate).
-    feature_distance: float | None = None
-    in_distribution: bool | None = None
+    #: The quality gate's verdict (``app.quality.KINDS``) and each kind's probability (None without a gate).
+    photo_kind: str | None = None
+    kind_probabilities: dict[str, float] | None = None
+
+    @property
+    def in_distribution(self) -> bool:
+        """Whether the photo looks like the dermoscopy the models learned from (True without a gate)."""
+        return self.photo_kind in (None, DERMOSCOPY)
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,13 @@ class Predictor:
         return {"classifier": self.classifier.card.version, "segmenter": self.segmenter.card.version}
 
     def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Served P(melanoma) (calibrated when the card says so), activation maps and feature distances."""
+        """Served P(melanoma) (calibrated when the card says so), activation maps and the gate's kind probabilities."""
         outputs = self.classifier.predict_all(batch)
         raw = outputs[0][:, 0]
         platt = self.classifier.card.calibration
         activations = outputs[2][..., 0] if len(outputs) > 2 else None
-        distances = self.gate.distance(outputs[1]) if self.gate is not None and len(outputs) > 1 else None
-        return (raw if platt is None else calibrate(raw, *platt)), activations, distances
+        kinds = self.gate.probabilities(outputs[1]) if self.gate is not None and len(outputs) > 1 else None
+        return (raw if platt is None else calibrate(raw, *platt)), activations, kinds
 
     def analyze(self, image: DecodedImage) -> Analysis:
         """Analyse one decoded image."""
@@ -132,7 +136,7 @@ class Predictor:
         timing = {"preprocess": time.perf_counter() - started}
 
         started = time.perf_counter()
-        probabilities, activations, distances = self.probabilities(resized[self.classifier.card.input_size])
+        probabilities, activations, kind_probabilities = self.probabilities(resized[self.classifier.card.input_size])
         timing["classifier"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -145,6 +149,7 @@ class Predictor:
         timing["postprocess"] = time.perf_counter() - started
 
         per_image_ms = {stage: round(1000 * seconds / len(images), 2) for stage, seconds in timing.items()}
+        kinds = [None] * len(images) if kind_probabilities is None else self.gate.kinds(kind_probabilities)
         return [
             Analysis(
                 float(p),
@@ -153,8 +158,10 @@ class Predictor:
                 mask,
                 per_image_ms,
                 None if activations is None else activations[index],
-                None if distances is None else float(distances[index]),
-                None if distances is None else bool(distances[index] <= self.gate.threshold),
+                kinds[index],
+                None
+                if kind_probabilities is None
+                else {kind: round(float(p), 6) for kind, p in zip(KINDS, kind_probabilities[index], strict=True)},
             )
             for index, (p, mask) in enumerate(zip(probabilities, masks, strict=True))
         ]

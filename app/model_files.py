@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import zipfile
 from pathlib import Path
 
 from app.errors import ModelLoadError
 from app.model_card import read_card
+from app.quality import QualityGate
 
 MODEL_NAMES = ("classifier", "segmenter")
 
@@ -28,6 +30,7 @@ def check_model_files(models_dir: str | Path) -> str | None:
             except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
                 raise ModelLoadError(f"Model file {path} is corrupt: {error}") from error
             _check_extras(Path(models_dir), card.raw)
+            _check_runtime(Path(models_dir), card.raw, path)
     except ModelLoadError as error:
         return str(error)
     return None
@@ -45,6 +48,18 @@ def _check_extras(models_dir: Path, card: dict) -> None:
                 raise ModelLoadError(f"TFLite file {path} is corrupt: no TFL3 identifier")
     gate = card.get("quality_gate")
     if gate:
-        path = models_dir / gate["file"]
-        if not zipfile.is_zipfile(path):
-            raise ModelLoadError(f"Quality-gate file {path} is missing or corrupt")
+        QualityGate.from_file(models_dir / gate["file"], float(gate["threshold"]))
+
+
+def _check_runtime(models_dir: Path, card: dict, keras_path: Path) -> None:
+    """Without TensorFlow (the LiteRT-only install), every model must have a current TFLite export."""
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    from app.runtimes import file_sha256
+
+    export = card.get("tflite")
+    if not export or export.get("keras_sha256") != file_sha256(keras_path):
+        raise ModelLoadError(
+            f"Model file {keras_path} has no current TFLite export and TensorFlow is not installed "
+            "(install requirements.txt, or build the image with RUNTIME=keras)"
+        )

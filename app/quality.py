@@ -1,12 +1,15 @@
-"""The quality gate: does the photo look like the dermoscopy images the models learned from?
+"""The quality gate: is the photo dermoscopy, a regular photo of skin, or not a skin photo?
 
-The classifier's pooled features of a training image sit close to one another; a photo of a
-cat or a document does not. The distance used is a Mahalanobis distance in the leading
-principal components of the training features plus the (normalised) residual outside them.
+A multinomial logistic regression on the classifier's frozen ImageNet features (pooled
+MobileNetV2 activations that fine-tuning never touched, computed in the same forward pass as
+the melanoma probability). It was fitted on dermoscopy (ISIC 2017, HAM10000) against everyday
+photos (``training/quality_gate.py``). A photo is called dermoscopy when that class's
+probability reaches the card's threshold; otherwise it gets the likelier of the other two kinds.
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,74 +17,66 @@ import numpy as np
 
 from app.errors import ModelLoadError
 
+DERMOSCOPY = "dermoscopy"
+SKIN_PHOTO = "skin_photo"
+NOT_SKIN = "not_skin"
+#: The gate's classes, in the order of its weights' rows.
+KINDS = (DERMOSCOPY, SKIN_PHOTO, NOT_SKIN)
+
 
 @dataclass(frozen=True)
 class QualityGate:
-    """Feature statistics of the training images and the distance above which a photo is out of distribution."""
+    """Linear weights over the features (standardisation folded in) and the dermoscopy threshold."""
 
-    mean: np.ndarray
-    #: Principal directions of the training features, each divided by its standard deviation.
-    whitened_components: np.ndarray
-    components: np.ndarray
-    residual_scale: float
+    #: (len(KINDS), features) weights and (len(KINDS),) biases of the softmax.
+    weights: np.ndarray
+    biases: np.ndarray
     threshold: float
 
     @classmethod
     def from_file(cls, path: Path, threshold: float) -> QualityGate:
         try:
             with np.load(path) as stored:
-                return cls(
-                    stored["mean"],
-                    stored["whitened_components"],
-                    stored["components"],
-                    float(stored["residual_scale"]),
-                    threshold,
-                )
-        except (OSError, KeyError, ValueError) as error:
+                gate = cls(stored["weights"], stored["biases"], threshold)
+                kinds = tuple(str(k) for k in stored["kinds"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             raise ModelLoadError(f"Quality-gate file {path} could not be read: {error}") from error
-
-    @classmethod
-    def fit(cls, features: np.ndarray, components: int) -> QualityGate:
-        """Fit on training features (rows); the threshold is set separately."""
-        if features.ndim != 2 or len(features) <= components:
-            raise ValueError(f"Need more rows than components. Received shape {features.shape}")
-        mean = features.mean(axis=0)
-        _, singular, directions = np.linalg.svd(features - mean, full_matrices=False)
-        kept = directions[:components]
-        std = singular[:components] / np.sqrt(len(features) - 1)
-        centred = features - mean
-        residual = ((centred - centred @ kept.T @ kept) ** 2).sum(axis=1)
-        return cls(mean, kept / std[:, None], kept, float(residual.mean()), np.inf)
+        if kinds != KINDS or gate.weights.shape[0] != len(KINDS) or gate.biases.shape != (len(KINDS),):
+            raise ModelLoadError(f"Quality-gate file {path} has kinds {kinds}, expected {KINDS}")
+        return gate
 
     def save(self, path: Path) -> None:
         np.savez_compressed(
-            path,
-            mean=self.mean.astype(np.float32),
-            whitened_components=self.whitened_components.astype(np.float32),
-            components=self.components.astype(np.float32),
-            residual_scale=self.residual_scale,
+            path, weights=self.weights.astype(np.float32), biases=self.biases.astype(np.float32), kinds=np.array(KINDS)
         )
 
-    def _residual_energy(self, features: np.ndarray) -> np.ndarray:
-        centred = features - self.mean
-        inside = centred @ self.components.T @ self.components
-        return ((centred - inside) ** 2).sum(axis=1)
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Per row, the probability of each kind (softmax of the linear scores)."""
+        if features.ndim != 2 or features.shape[1] != self.weights.shape[1]:
+            raise ValueError(f"Expected (n, {self.weights.shape[1]}) features. Received shape {features.shape}")
+        scores = features.astype(np.float64) @ self.weights.T.astype(np.float64) + self.biases
+        scores -= scores.max(axis=1, keepdims=True)
+        exponentials = np.exp(scores)
+        return exponentials / exponentials.sum(axis=1, keepdims=True)
 
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """Per row: mean squared whitened score in the subspace plus normalised residual energy."""
-        whitened = (features - self.mean) @ self.whitened_components.T
-        return (whitened**2).mean(axis=1) + self._residual_energy(features) / self.residual_scale
-
-    def in_distribution(self, features: np.ndarray) -> np.ndarray:
-        return self.distance(features) <= self.threshold
+    def kinds(self, probabilities: np.ndarray) -> list[str]:
+        """Dermoscopy when its probability reaches the threshold, else the likelier refusal."""
+        refusals = np.where(probabilities[:, 1] >= probabilities[:, 2], SKIN_PHOTO, NOT_SKIN)
+        verdicts = zip(probabilities[:, 0], refusals, strict=True)
+        return [DERMOSCOPY if p >= self.threshold else str(r) for p, r in verdicts]
 
 
-def quality_message(lesion_found: bool, in_distribution: bool | None) -> str:
+def quality_message(lesion_found: bool, kind: str | None) -> str:
     """Plain words for the quality verdict."""
-    if in_distribution is False:
+    if kind == SKIN_PHOTO:
         return (
-            "This photo does not look like the dermoscopy images the models were trained on, "
-            "so no melanoma probability is given for it. Use a dermoscopy photo of one lesion."
+            "This looks like a regular photo of skin, not a dermoscopy image, so no melanoma probability is given: "
+            "the models only learned from photos taken through a dermoscope. Ask a dermatologist to examine the lesion."
+        )
+    if kind == NOT_SKIN:
+        return (
+            "This does not look like a photo of skin, so no melanoma probability is given. "
+            "Use a dermoscopy photo of one lesion."
         )
     if not lesion_found:
         return (

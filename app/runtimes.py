@@ -29,8 +29,11 @@ def file_sha256(path: Path) -> str:
 
 def keras_forward(path: Path, input_size: int) -> Forward:
     """A compiled Keras forward pass on float32 NHWC batches of any length."""
-    import keras
-    import tensorflow as tf
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as error:
+        raise ModelLoadError(f"Model file {path} needs TensorFlow/Keras, which is not installed: {error}") from error
 
     try:
         model = keras.models.load_model(path, compile=False)

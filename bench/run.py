@@ -70,7 +70,8 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
     result = predictor.analyze(decoded)
 
     upload = UploadResult(decoded, result, measure_lesion_fast(mask), {})
-    return {
+    features = predictor.classifier.predict_all(batches[sizes[0]])[1]
+    stages = {
         "decode": timed(lambda: decode_image(data, draft_side=draft), repeats),
         "preprocess": timed(lambda: [resize_for_model(decoded.rgb, s) for s in set(sizes)], repeats),
         "classifier": timed(lambda: predictor.classifier.predict(batches[sizes[0]]), repeats),
@@ -83,6 +84,12 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
         "photo + overlay (page)": timed(lambda: display_images(upload), repeats),
         "Grad-CAM explanation PNG (?explain=1)": timed(lambda: explanation_png_base64(upload), repeats),
     }
+    if predictor.gate is not None:  # its features come from the classifier's pass; this is the gate's own cost
+        gate = predictor.gate
+        stages["quality gate (on the classifier's features)"] = timed(
+            lambda: gate.kinds(gate.probabilities(features)), repeats
+        )
+    return stages
 
 
 def reference_timings(predictor: Predictor, repeats: int) -> dict[str, tuple[float, float]]:

@@ -82,3 +82,36 @@ def test_all_good_files_exit_zero(tmp_path: Path) -> None:
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_ray_engine_writes_the_same_outputs(batch_run, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is installed with requirements-dev.txt")
+    _, inputs, outputs = batch_run
+    ray_outputs = tmp_path / "ray"
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.batch", str(inputs), str(ray_outputs), "--engine", "ray", "--ray-actors", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 1 and "broken.jpg" in completed.stderr, completed.stderr[-3000:]
+    with (outputs / "predictions.csv").open(newline="") as plain, (ray_outputs / "predictions.csv").open() as ray:
+        plain_rows, ray_rows = list(csv.reader(plain)), list(csv.reader(ray))
+    assert [row[0] for row in ray_rows] == [row[0] for row in plain_rows]
+    np.testing.assert_allclose([float(r[1]) for r in ray_rows[1:]], [float(r[1]) for r in plain_rows[1:]], atol=1e-6)
+    masks = sorted(p.name for p in (outputs / "masks").iterdir())
+    assert masks == sorted(p.name for p in (ray_outputs / "masks").iterdir())
+    for name in masks:
+        assert (ray_outputs / "masks" / name).read_bytes() == (outputs / "masks" / name).read_bytes(), name
+
+
+def test_ray_options_need_the_ray_engine(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.batch", str(tmp_path), str(tmp_path / "out"), "--ray-actors", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2 and "go with --engine ray" in completed.stderr

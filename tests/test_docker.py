@@ -1,4 +1,4 @@
-"""No Docker engine runs here: check the Dockerfile against the repository instead."""
+"""The Dockerfile against the repository (tests/test_container.py builds and runs it)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ def _instructions(name: str) -> list[str]:
     return [line[len(name) + 1 :].strip() for line in joined.splitlines() if line.startswith(f"{name} ")]
 
 
-def test_every_copied_path_exists() -> None:
-    copies = _instructions("COPY")
+def test_every_copied_path_exists_and_is_not_ignored() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    copies = [c for c in _instructions("COPY") if not c.startswith("--from=")]
     assert copies
     for instruction in copies:
-        sources = shlex.split(instruction)[:-1]
-        for source in sources:
+        for source in shlex.split(instruction)[:-1]:
             assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+            assert f"!{source}" in ignored, f".dockerignore leaves {source} out of the build context"
 
 
 def test_command_is_the_one_make_run_uses() -> None:
@@ -33,7 +34,10 @@ def test_command_is_the_one_make_run_uses() -> None:
 
 
 def test_image_basics() -> None:
-    assert DOCKERFILE.startswith("#") and "FROM python:3.11-slim" in DOCKERFILE
-    assert _instructions("USER") == ["lesion"]
+    assert DOCKERFILE.startswith("#") and "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE
+    assert _instructions("FROM") == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]  # multi-stage
+    assert _instructions("USER") == ["10001:10001"]
     assert "/healthz" in _instructions("HEALTHCHECK")[0]
     assert "requirements-dev" not in DOCKERFILE  # runtime dependencies only
+    serving = (ROOT / "requirements-serve.txt").read_text()
+    assert "tensorflow" not in serving and "ai-edge-litert" in serving

@@ -1,4 +1,4 @@
-"""The quality gate: out-of-distribution photos are flagged, dermoscopy is not."""
+"""The quality gate: dermoscopy passes; regular skin photos and everything else are refused."""
 
 from __future__ import annotations
 
@@ -9,66 +9,110 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.quality import QualityGate, quality_message
-from tests.conftest import ISIC_FIXTURES, encode
+from app.errors import ModelLoadError
+from app.model_files import check_model_files
+from app.quality import DERMOSCOPY, KINDS, NOT_SKIN, SKIN_PHOTO, QualityGate, quality_message
+from tests.conftest import ISIC_FIXTURES, MODELS_DIR, encode
+from training import negatives
 
 
-def test_gate_separates_a_shifted_cloud(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    train = rng.normal(size=(500, 20)) @ rng.normal(size=(20, 40))
-    gate = QualityGate.fit(train, components=8)
-    threshold = float(np.percentile(gate.distance(train), 99))
+def test_probabilities_are_the_softmax_of_the_linear_scores() -> None:
+    gate = QualityGate(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.array([0.0, 0.0, np.log(2.0)]), 0.5)
+    probabilities = gate.probabilities(np.array([[np.log(2.0), 0.0], [0.0, np.log(6.0)]]))
+    # scores (ln2, 0, ln2) -> (2, 1, 2)/5; scores (0, ln6, ln2) -> (1, 6, 2)/9
+    np.testing.assert_allclose(probabilities, [[0.4, 0.2, 0.4], [1 / 9, 6 / 9, 2 / 9]])
+    assert gate.kinds(probabilities) == [NOT_SKIN, SKIN_PHOTO]
+    assert QualityGate(gate.weights, gate.biases, 0.1).kinds(probabilities) == [DERMOSCOPY, DERMOSCOPY]
+
+
+def test_round_trip_and_shape_checks(tmp_path: Path) -> None:
+    gate = QualityGate(np.arange(12, dtype=np.float32).reshape(3, 4), np.zeros(3, np.float32), 0.7)
     gate.save(tmp_path / "gate.npz")
-    loaded = QualityGate.from_file(tmp_path / "gate.npz", threshold)
-    nearby = train[:200] + rng.normal(0, 0.01, (200, 40))
-    assert loaded.in_distribution(nearby).mean() > 0.95
-    assert not loaded.in_distribution(train[:50] + 25.0).any()
+    loaded = QualityGate.from_file(tmp_path / "gate.npz", 0.7)
+    np.testing.assert_array_equal(loaded.weights, gate.weights)
+    with pytest.raises(ValueError, match="Received shape"):
+        loaded.probabilities(np.zeros((2, 5)))
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not an archive")
+    with pytest.raises(ModelLoadError, match=r"bad\.npz"):
+        QualityGate.from_file(tmp_path / "bad.npz", 0.7)
+
+
+def test_a_gate_file_with_the_wrong_content_stops_the_start(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    for path in MODELS_DIR.iterdir():
+        if path.is_file():
+            models.joinpath(path.name).symlink_to(path)
+    models.joinpath("quality_gate.npz").unlink()
+    np.savez(models / "quality_gate.npz", mean=np.zeros(3))
+    problem = check_model_files(models)
+    assert problem is not None and "quality_gate.npz" in problem and "\n" not in problem
 
 
 def test_messages() -> None:
-    assert "does not look like" in quality_message(True, False)
-    assert "No lesion" in quality_message(False, True)
-    assert "looks like a dermoscopy image" in quality_message(True, True)
+    assert "regular photo of skin" in quality_message(True, SKIN_PHOTO)
+    assert "not look like a photo of skin" in quality_message(True, NOT_SKIN)
+    assert "No lesion" in quality_message(False, DERMOSCOPY)
+    assert "looks like a dermoscopy image" in quality_message(True, DERMOSCOPY)
 
 
-def _analyze(client, data: bytes) -> dict:
+def _quality(client, data: bytes) -> dict:
     response = client.post(
         "/api/v1/analyze", data={"image": (io.BytesIO(data), "x.png")}, content_type="multipart/form-data"
     )
     assert response.status_code == 200
-    return response.get_json()["quality"]
+    return response.get_json()
 
 
 @pytest.mark.parametrize("path", sorted((ISIC_FIXTURES / "images").glob("*.jpg")), ids=lambda p: p.stem)
 def test_dermoscopy_passes(client, path: Path) -> None:
-    quality = _analyze(client, path.read_bytes())
-    assert quality["in_distribution"] and quality["lesion_found"] and quality["probability_applies"]
+    answer = _quality(client, path.read_bytes())
+    quality = answer["quality"]
+    assert quality["kind"] == DERMOSCOPY and quality["in_distribution"] and quality["probability_applies"]
+    assert set(quality["kind_probabilities"]) == set(KINDS)
+    assert answer["malignant_probability"] is not None
 
 
-# Measured with the committed models: these five are caught (by the feature distance or by
-# finding no lesion). Two other scikit-image photos are NOT caught: "chelsea" (a cat, distance
-# 4.5, well inside the threshold) and "hubble_deep_field" (8.4, just inside); see the README.
-NON_SKIN = ["astronaut", "coffee", "rocket", "camera", "immunohistochemistry"]
-
-
-@pytest.mark.parametrize("name", NON_SKIN)
-def test_non_skin_photos_are_flagged(client, name: str) -> None:
+def _skimage(name: str) -> np.ndarray:
     from skimage import data
 
-    photo = getattr(data, name)()
-    quality = _analyze(client, encode(Image.fromarray(photo), "PNG"))
-    assert not quality["probability_applies"]
-    assert not quality["in_distribution"] or not quality["lesion_found"]
+    return negatives.as_rgb(getattr(data, name)())
 
 
-def test_page_says_so_instead_of_presenting_a_probability(client) -> None:
-    from skimage import data
+# Generated here (seeds beyond the fitting corpus's) or installed with scikit-image; the
+# held-out figures for photos the gate never saw are in the classifier card.
+EVERYDAY = {
+    "text page": lambda: negatives.rendered_text(np.random.default_rng(10_001)),
+    "screenshot": lambda: negatives.rendered_text(np.random.default_rng(10_004)),
+    "solid colour": lambda: np.full((300, 400, 3), (200, 40, 90), np.uint8),
+    "noise": lambda: np.random.default_rng(3).integers(0, 256, (256, 256, 3), dtype=np.uint8),
+    "cat": lambda: _skimage("cat"),
+    "coffee": lambda: _skimage("coffee"),
+    "rocket": lambda: _skimage("rocket"),
+    "brick wall": lambda: _skimage("brick"),
+}
 
+
+@pytest.mark.parametrize("name", sorted(EVERYDAY))
+def test_everyday_photos_are_refused_without_a_probability(client, name: str) -> None:
+    answer = _quality(client, encode(Image.fromarray(EVERYDAY[name]()), "PNG"))
+    quality = answer["quality"]
+    assert quality["kind"] != DERMOSCOPY and not quality["in_distribution"] and not quality["probability_applies"]
+    assert answer["malignant_probability"] is None and answer["label"] is None and answer["risk_band"] is None
+
+
+@pytest.mark.parametrize("seed", [20_001, 20_002, 20_003])
+def test_a_regular_skin_close_up_is_called_a_skin_photo(client, seed: int) -> None:
+    photo = negatives.synthetic_skin(np.random.default_rng(seed))
+    assert _quality(client, encode(Image.fromarray(photo), "JPEG"))["quality"]["kind"] == SKIN_PHOTO
+
+
+def test_page_gives_the_reason_and_no_probability(client) -> None:
     response = client.post(
         "/",
-        data={"image": (io.BytesIO(encode(Image.fromarray(data.coffee()), "PNG")), "c.png")},
+        data={"image": (io.BytesIO(encode(Image.fromarray(_skimage("coffee")), "PNG")), "c.png")},
         content_type="multipart/form-data",
     )
     html = response.get_data(as_text=True)
-    assert 'id="quality-warning"' in html and "does not look like" in html
-    assert "Show the model's output anyway" in html
+    assert 'id="quality-warning"' in html and "not look like a photo of skin" in html
+    assert 'id="probability"' not in html and 'id="label"' not in html and 'id="band"' not in html

@@ -149,12 +149,13 @@ def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
     ensemble = build_ensemble(finetuned, features, scaler, probe)
     image = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     probability, pooled, activation = (np.asarray(o) for o in ensemble(image))
-    assert pooled.shape == (2, 1280) and activation.shape == (2, 2, 2, 1)
+    assert pooled.shape == (2, width) and activation.shape == (2, 2, 2, 1)  # the frozen features feed the gate
 
     tuned = np.asarray(finetuned(image))
     tuned_logit = np.log(tuned / (1 - tuned))[:, 0]
     maps = features(image)
     probe_input = np.concatenate([np.asarray(m).mean(axis=(1, 2)) for m in maps], axis=1)
+    np.testing.assert_allclose(pooled, probe_input, rtol=1e-5, atol=1e-5)
     probe_logit = probe.decision_function(scaler.transform(probe_input))
     expected = 1 / (1 + np.exp(-(tuned_logit + probe_logit) / 2))
     np.testing.assert_allclose(probability[:, 0], expected, rtol=1e-4, atol=1e-5)

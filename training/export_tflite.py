@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--images", type=existing_dir, default=Path("tests/fixtures/isic/images"), help="images to check parity on"
     )
+    parser.add_argument("--names", nargs="+", choices=("classifier", "segmenter"), default=["classifier", "segmenter"])
     args = parser.parse_args(argv)
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    for name in ("classifier", "segmenter"):
+    for name in args.names:
         card_path = args.models / f"{name}.json"
         card = read_card(card_path)
         keras_path = args.models / card.path

@@ -85,7 +85,11 @@ def choose_c(features: np.ndarray, labels: np.ndarray, seed: int) -> tuple[float
 def build_ensemble(
     finetuned: keras.Model, features: keras.Model, scaler: StandardScaler, probe: LogisticRegression
 ) -> keras.Model:
-    """One model: mean of the two logits -> probability, fine-tuned pooled features, joint CAM."""
+    """One model: mean of the two logits -> probability, frozen ImageNet pooled features, joint CAM.
+
+    The frozen features (not the fine-tuned ones, which are blind to what is not skin) feed the
+    quality gate (``training.quality_gate``).
+    """
     backbone = next(layer for layer in finetuned.layers if isinstance(layer, keras.Model))
     dense = finetuned.get_layer("melanoma_probability")
     size = finetuned.input_shape[0][1] if isinstance(finetuned.input_shape, list) else finetuned.input_shape[1]
@@ -123,7 +127,7 @@ def build_ensemble(
         parts.append(part)
         offset += channels
     activation = layers.Add(name="class_activation")(parts)
-    return keras.Model(inputs, [probability, tuned_pooled, activation], name="melanoma_ensemble")
+    return keras.Model(inputs, [probability, pooled, activation], name="melanoma_ensemble")
 
 
 def _cam(feature_map: keras.KerasTensor, weights: np.ndarray, name: str) -> keras.KerasTensor:
