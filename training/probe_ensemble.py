@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
         + "; both at the card's input size"
     )
     raw["outputs"] = list(OUTPUTS)
+    raw["features_output"] = (
+        "pooled frozen ImageNet MobileNetV2 features of the probe layers ("
+        + ", ".join(name for name, _ in PROBE_LAYERS)
+        + f"; {int(ensemble.outputs[1].shape[-1])} values), the quality gate's input"
+    )
     raw["test_time_views"] = views
     raw["gflops_per_image"] = gflops(ensemble)
     raw["gflops_per_image_with_views"] = round(gflops(ensemble) * views, 3)
