@@ -1,7 +1,9 @@
 """Give the classifier two more outputs: pooled features and its class activation map.
 
-Outputs, in order: ``P(melanoma)`` (raw), the pooled backbone features (for the
-out-of-distribution check) and the class activation map.
+Outputs, in order: ``P(melanoma)`` (raw), the pooled backbone features and the class
+activation map. The served classifier is the probe ensemble (``training.probe_ensemble``),
+whose features output is the frozen ImageNet features the quality gate is fitted on; the
+fine-tuned features given here are not suited to the gate.
 
 The head is global average pooling and one dense unit, so the gradient of the logit with
 respect to the last feature map is the dense weight divided by the map's area, the same at
