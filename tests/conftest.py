@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,18 @@ def lesion_path() -> Path:
 def lesion_rgb(lesion_path: Path) -> np.ndarray:
     with Image.open(lesion_path) as image:
         return np.asarray(image.convert("RGB"))
+
+
+def copy_models(tmp_path: Path) -> Path:
+    """A models folder to break: copies of the cards, links to the committed model files."""
+    target = tmp_path / "models"
+    target.mkdir()
+    for path in MODELS_DIR.glob("*.json"):
+        shutil.copy(path, target)
+    for pattern in ("*.keras", "*.tflite", "*.npz"):
+        for path in MODELS_DIR.glob(pattern):
+            target.joinpath(path.name).symlink_to(path)
+    return target
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

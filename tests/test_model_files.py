@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from app.errors import ModelLoadError
 from app.model_card import read_card
 from app.model_files import check_model_files
-from tests.conftest import MODELS_DIR
+from tests.conftest import MODELS_DIR, copy_models
 
 
 @pytest.mark.parametrize("name", ["classifier", "segmenter"])
@@ -36,26 +35,15 @@ def test_committed_models_pass_the_start_up_check() -> None:
     assert check_model_files(MODELS_DIR) is None
 
 
-def _copy_models(tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    target.mkdir()
-    for path in MODELS_DIR.glob("*.json"):
-        shutil.copy(path, target)
-    for pattern in ("*.keras", "*.tflite", "*.npz"):
-        for path in MODELS_DIR.glob(pattern):
-            target.joinpath(path.name).symlink_to(path)
-    return target
-
-
 def test_missing_model_file_is_reported_in_one_line(tmp_path: Path) -> None:
-    models = _copy_models(tmp_path)
+    models = copy_models(tmp_path)
     (models / "segmenter.keras").unlink()
     problem = check_model_files(models)
     assert problem is not None and "segmenter.keras does not exist" in problem and "\n" not in problem
 
 
 def test_corrupt_model_file_is_reported(tmp_path: Path) -> None:
-    models = _copy_models(tmp_path)
+    models = copy_models(tmp_path)
     (models / "classifier.keras").unlink()
     (models / "classifier.keras").write_bytes(b"PK\x03\x04 this is not a keras archive")
     assert "corrupt" in check_model_files(models)

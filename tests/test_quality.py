@@ -12,7 +12,7 @@ from PIL import Image
 from app.errors import ModelLoadError
 from app.model_files import check_model_files
 from app.quality import DERMOSCOPY, KINDS, NOT_SKIN, SKIN_PHOTO, QualityGate, quality_message
-from tests.conftest import ISIC_FIXTURES, MODELS_DIR, encode
+from tests.conftest import ISIC_FIXTURES, copy_models, encode
 from training import negatives
 
 
@@ -38,11 +38,7 @@ def test_round_trip_and_shape_checks(tmp_path: Path) -> None:
 
 
 def test_a_gate_file_with_the_wrong_content_stops_the_start(tmp_path: Path) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    for path in MODELS_DIR.iterdir():
-        if path.is_file():
-            models.joinpath(path.name).symlink_to(path)
+    models = copy_models(tmp_path)
     models.joinpath("quality_gate.npz").unlink()
     np.savez(models / "quality_gate.npz", mean=np.zeros(3))
     problem = check_model_files(models)

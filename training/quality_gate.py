@@ -79,12 +79,13 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     return out
 
 
-def refusal_rate(gate: QualityGate, features: np.ndarray) -> float:
-    return float(np.mean([k != DERMOSCOPY for k in gate.kinds(gate.probabilities(features))]))
-
-
 def _refused(kinds: Sequence[str]) -> float:
+    """Share of verdicts that are not dermoscopy, to 4 decimals."""
     return round(float(np.mean([k != DERMOSCOPY for k in kinds])), 4) if len(kinds) else 0.0
+
+
+def refusal_rate(gate: QualityGate, features: np.ndarray) -> float:
+    return _refused(gate.kinds(gate.probabilities(features)))
 
 
 def _select(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, isic_rows: np.ndarray) -> dict:
@@ -109,7 +110,7 @@ def _unseen_source_refusals(
     for source in sorted(set(negative_sources)):
         fitted = fit_gate(features[sources != source], labels[sources != source], c)
         gate = QualityGate(fitted.weights, fitted.biases, threshold)
-        rates[str(source)] = round(refusal_rate(gate, negative_features[negative_sources == source]), 4)
+        rates[str(source)] = refusal_rate(gate, negative_features[negative_sources == source])
         print(f"without {source}: refuses {rates[str(source)]} of it", file=sys.stderr)
     return rates
 
@@ -182,9 +183,9 @@ def main(argv: list[str] | None = None) -> None:
             "negatives": f"{int((~held).sum())} images of training.negatives (groups not held out)",
         },
         "held_out": {
-            "isic_val_refused": _refused(gate.kinds(gate.probabilities(parts["isic_val"]))),
+            "isic_val_refused": refusal_rate(gate, parts["isic_val"]),
             "isic_val_images": len(parts["isic_val"]),
-            "ham_held_out_refused": _refused(gate.kinds(gate.probabilities(parts["ham_held"]))),
+            "ham_held_out_refused": refusal_rate(gate, parts["ham_held"]),
             "ham_held_out_images": len(parts["ham_held"]),
             "negatives_refused": _refused(held_kinds),
             "negatives_images": int(held.sum()),
