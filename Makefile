@@ -6,6 +6,8 @@ PORT ?= 8000
 DATA ?= ../shared/data/isic2017
 HAM ?= ../shared/data/ham10000
 WEIGHTS ?= imagenet
+# The last commit with the version-1 models, compared end to end by `make bench`.
+BENCH_BASELINE ?= 5d53557
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
@@ -48,27 +50,27 @@ container-test: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## train: train both models on $(DATA) (WEIGHTS=imagenet or a .weights.h5 file), then
-## calibrate, score and export them
+## train: train both models on $(DATA) and $(HAM) (WEIGHTS=imagenet or a .weights.h5 file), then
+## calibrate, export, fit the quality gate and score them on data that chose nothing
 train: train-classifier ensemble train-segmenter calibrate export quality-gate evaluate
 
 train-classifier: setup
-	$(BIN)/python -m training.train_classifier --data $(DATA) --backbone-weights $(WEIGHTS)
+	$(BIN)/python -m training.train_classifier --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
 
 ## ensemble: add the linear probe on frozen ImageNet features to the fine-tuned classifier
 ensemble: setup
-	$(BIN)/python -m training.probe_ensemble --data $(DATA) --backbone-weights $(WEIGHTS)
+	$(BIN)/python -m training.probe_ensemble --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
 
 train-segmenter: setup
 	$(BIN)/python -m training.train_segmenter --data $(DATA) --backbone-weights $(WEIGHTS)
 
-## calibrate: Platt scaling and the 90%-sensitivity threshold, on $(DATA)/val
+## calibrate: Platt scaling, the 90%-sensitivity threshold and risk bands, on the selection parts
 calibrate: setup
-	$(BIN)/python -m training.calibrate --data $(DATA)/val
+	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM)
 
-## evaluate: official ISIC metrics of the committed models on $(DATA)/val, into the cards
+## evaluate: official ISIC metrics on $(DATA)/val and AUC on the held-out $(HAM) lesions, into the cards
 evaluate: setup
-	$(BIN)/python -m training.evaluate --data $(DATA)/val --out models/val_metrics.json --update-cards
+	$(BIN)/python -m training.evaluate --data $(DATA)/val --ham $(HAM) --out models/val_metrics.json --update-cards
 
 ## export: TFLite files for serving, checked against the Keras models
 export: setup
@@ -78,9 +80,9 @@ export: setup
 quality-gate: setup
 	$(BIN)/python -m training.quality_gate --data $(DATA) --ham $(HAM)
 
-## bench: speed benchmark (writes bench/RESULTS.md)
+## bench: speed benchmark (writes bench/RESULTS.md), end to end also with the models of $(BENCH_BASELINE)
 bench: setup
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --baseline-rev $(BENCH_BASELINE)
 
 ## load: 60 s load and fault run against gunicorn (writes bench/LOAD_RESULTS.md)
 load: setup

@@ -1,8 +1,10 @@
 """Speed benchmark: per-stage timings in process, end to end through gunicorn, seed reference.
 
-    python -m bench.run [--repeats 30] [--seconds 15]
+    python -m bench.run [--repeats 30] [--seconds 15] [--baseline-rev 5d53557]
 
-Writes bench/RESULTS.md. Figures are measured together in one run so ratios are meaningful.
+Writes bench/RESULTS.md. Figures are measured together in one run so ratios are meaningful;
+``--baseline-rev`` also serves the models committed at that git revision, in the same run, to
+compare end-to-end latency with them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import io
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -120,16 +125,39 @@ def reference_timings(predictor: Predictor, repeats: int) -> dict[str, tuple[flo
     }
 
 
+def baseline_models(revision: str, into: Path) -> Path:
+    """The ``models/`` folder as committed at a git revision, unpacked under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "models"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "models"
+
+
+def latency(server_url: str, data: bytes, samples: int) -> tuple[float, float]:
+    """(p50, p95) ms of POST /api/analyze after three warm-up requests."""
+    for _ in range(3):
+        post_image(server_url, data)
+    times = sorted(1000 * post_image(server_url, data)[1] for _ in range(samples))
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def baseline_latency(models: Path, data: bytes) -> tuple[float, float]:
+    server = start_server(LESION_MODELS_DIR=str(models))
+    try:
+        server.wait_ready()
+        return latency(server.url, data, 40)
+    finally:
+        server.stop()
+
+
 def end_to_end(inputs: dict[str, bytes], seconds: float) -> dict:
     server = start_server()
     try:
         ready = server.wait_ready()
         results: dict = {"ready_s": ready, "latency": {}, "throughput": {}}
         for name, data in inputs.items():
-            for _ in range(3):
-                post_image(server.url, data)
-            samples = sorted(1000 * post_image(server.url, data)[1] for _ in range(20 if "12MP" not in name else 10))
-            results["latency"][name] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))])
+            results["latency"][name] = latency(server.url, data, 40 if name == "isic-256px" else 20)
         results["rss_mb"] = [server.rss_mb(pid) for pid in server.worker_pids()]  # warm workers
         for concurrency in (1, 2, 4, 8):
             deadline = time.monotonic() + seconds
@@ -153,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=15, help="per concurrency level")
+    parser.add_argument("--baseline-rev", default=None, help="git revision whose models/ to compare end to end")
     args = parser.parse_args(argv)
     inputs = make_inputs()
     # The same inference threads as a gunicorn worker (gunicorn.conf.py), so ratios are fair.
@@ -164,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     reference = reference_timings(predictor, args.repeats)
     e2e = end_to_end(inputs, args.seconds)
+    if args.baseline_rev:
+        with tempfile.TemporaryDirectory() as folder:
+            models = baseline_models(args.baseline_rev, Path(folder))
+            e2e["baseline"] = (args.baseline_rev, baseline_latency(models, inputs["isic-256px"]))
     write_results(stages, reference, e2e, predictor)
 
 
@@ -214,6 +247,9 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         "|---|---|---|",
     ]
     lines += [f"| {name} | {p50:.1f} | {p95:.1f} |" for name, (p50, p95) in e2e["latency"].items()]
+    if "baseline" in e2e:
+        revision, (base_p50, base_p95) = e2e["baseline"]
+        lines += [f"| isic-256px, models of {revision} (same run) | {base_p50:.1f} | {base_p95:.1f} |"]
     lines += ["", "| concurrency | requests/s | non-200 |", "|---|---|---|"]
     lines += [f"| {c} | {r:.2f} | {bad} |" for c, (r, bad) in rate.items()]
     checks = [
@@ -236,6 +272,17 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
             "12 MP p50 <= 3x the 256 px p50",
             p50_12mp <= 3 * p50_256,
             f"{p50_12mp:.1f} vs {p50_256:.1f} ms ({p50_12mp / p50_256:.2f}x)",
+        ),
+        *(
+            [
+                (
+                    f"end-to-end p50 (256 px) no slower than the models of {e2e['baseline'][0]}",
+                    p50_256 <= e2e["baseline"][1][0],
+                    f"{p50_256:.1f} vs {e2e['baseline'][1][0]:.1f} ms",
+                )
+            ]
+            if "baseline" in e2e
+            else []
         ),
         ("each worker <= 500 MB RSS", max(e2e["rss_mb"]) <= 500, f"max {max(e2e['rss_mb']):.0f} MB"),
         ("ready <= 10 s after start", e2e["ready_s"] <= 10, f"{e2e['ready_s']:.1f} s"),

@@ -31,6 +31,20 @@ def test_committed_cards_are_complete(name: str) -> None:
     assert (MODELS_DIR / card.path).stat().st_size <= 20 * 1024 * 1024
 
 
+def test_both_models_together_stay_within_two_gflops() -> None:
+    cards = [read_card(MODELS_DIR / f"{name}.json") for name in ("classifier", "segmenter")]
+    assert sum(card.raw["gflops_per_image"] * card.test_time_views for card in cards) <= 2.0
+
+
+def test_classifier_card_reports_both_sources_with_intervals() -> None:
+    raw = read_card(MODELS_DIR / "classifier.json").raw
+    for block in (raw["validation"], raw["ham_held_out"]):
+        low, high = block["auc_ci95"]
+        assert low <= block["auc"] <= high
+    assert "CC BY-NC-SA 4.0" in raw["data"]["second_source"]
+    assert raw["operating_point"]["chosen_on"].startswith("the selection parts")
+
+
 def test_committed_models_pass_the_start_up_check() -> None:
     assert check_model_files(MODELS_DIR) is None
 

@@ -79,7 +79,7 @@ def test_classifier_training_writes_model_and_card(isic_root: Path, tmp_path: Pa
     )
     card = json.loads(out.with_suffix(".json").read_text())
     assert out.is_file() and card["input_size"] == 32
-    assert 0.0 <= card["validation"]["auc"] <= 1.0
+    assert 0.0 <= card["selection"]["selection_auc"] <= 1.0 and "isic_fit" in card["data"]["parts"]
     assert keras.models.load_model(out, compile=False).input_shape == (None, 32, 32, 3)
 
 
@@ -104,7 +104,7 @@ def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Pat
         ]
     )
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["input_size"] == 32 and "jaccard" in card["validation"]
+    assert card["input_size"] == 32 and "jaccard" in card["selection"]
 
 
 def test_explanation_output_is_grad_cam_for_this_head() -> None:
@@ -140,13 +140,20 @@ def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
     from training.probe_ensemble import build_ensemble, imagenet_features
 
     rng = np.random.default_rng(1)
-    finetuned, _ = build_classifier(64, None)
+    finetuned, backbone = build_classifier(64, None)
     features = imagenet_features(64, None)
     width = sum(int(m.shape[-1]) for m in features.outputs)
     rows = rng.normal(size=(40, width))
     scaler = StandardScaler().fit(rows)
     probe = LogisticRegression(max_iter=500).fit(scaler.transform(rows), np.arange(40) % 2)
+    with pytest.raises(ValueError, match="cannot share"):
+        build_ensemble(finetuned, features, scaler, probe)  # different early layers: no shared trunk
+    imagenet = features.get_layer("imagenet_maps")
+    for layer in backbone.layers[: [x.name for x in backbone.layers].index("block_6_expand")]:
+        if layer.weights:  # as fine-tuning from block 6 leaves them
+            layer.set_weights(imagenet.get_layer(layer.name).get_weights())
     ensemble = build_ensemble(finetuned, features, scaler, probe)
+    assert gflops(ensemble) < gflops(finetuned) + gflops(features)  # the early layers run once
     image = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     probability, pooled, activation = (np.asarray(o) for o in ensemble(image))
     assert pooled.shape == (2, width) and activation.shape == (2, 2, 2, 1)  # the frozen features feed the gate

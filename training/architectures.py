@@ -99,6 +99,7 @@ def build_unet(
     image_size: int,
     backbone_weights: str | None = "imagenet",
     filters: tuple[int, int, int, int] = (128, 64, 48, 32),
+    full_resolution: int = 16,
 ) -> keras.Model:
     """Build a U-Net whose encoder is MobileNetV2 and whose decoder uses separable convs.
 
@@ -106,6 +107,8 @@ def build_unet(
         image_size: side of the square RGB input; must be a multiple of 32.
         backbone_weights: ``"imagenet"``, a weights file path, or ``None`` / ``"none"``.
         filters: decoder widths at 1/16, 1/8, 1/4 and 1/2 of the input resolution.
+        full_resolution: width of a last decoder stage at the input resolution, which also sees
+            the image itself, for a finer outline; 0 predicts at 1/2 resolution and upsamples.
 
     Returns:
         A model mapping uint8-valued RGB to a per-pixel lesion probability at input size.
@@ -115,8 +118,9 @@ def build_unet(
     if len(filters) != len(UNET_SKIPS):
         raise ValueError(f"filters needs {len(UNET_SKIPS)} widths. Received filters={filters}")
     inputs = keras.Input((image_size, image_size, 3), name="image")
+    scaled = _scaling(inputs)
     encoder = keras.applications.MobileNetV2(
-        input_tensor=_scaling(inputs),
+        input_tensor=scaled,
         include_top=False,
         weights=_backbone_weights(backbone_weights),
     )
@@ -127,7 +131,14 @@ def build_unet(
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{stage}_upsample")(x)
         x = layers.Concatenate(name=f"{stage}_concat")([x, encoder.get_layer(skip_name).output])
         x = _conv_block(x, width, stage)
-    logits = layers.Conv2D(1, 1, name="mask_logits")(x)
-    logits = layers.UpSampling2D(2, interpolation="bilinear", name="mask_upsample")(logits)
+    if full_resolution:
+        x = layers.UpSampling2D(2, interpolation="bilinear", name="decoder_full_upsample")(x)
+        x = layers.Concatenate(name="decoder_full_concat")([x, scaled])
+        x = layers.SeparableConv2D(full_resolution, 3, padding="same", use_bias=False, name="decoder_full_sepconv")(x)
+        x = layers.BatchNormalization(name="decoder_full_bn")(x)
+        logits = layers.Conv2D(1, 1, name="mask_logits")(layers.ReLU(name="decoder_full_relu")(x))
+    else:
+        logits = layers.Conv2D(1, 1, name="mask_logits")(x)
+        logits = layers.UpSampling2D(2, interpolation="bilinear", name="mask_upsample")(logits)
     outputs = layers.Activation("sigmoid", name="lesion_probability", dtype="float32")(logits)
     return keras.Model(inputs, outputs, name="lesion_unet")

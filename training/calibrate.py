@@ -1,11 +1,16 @@
-"""Calibrate the classifier (Platt scaling) and choose its operating point on validation data.
+"""Calibrate the classifier (Platt scaling) and choose its operating point on the selection parts.
 
 Example:
-    python -m training.calibrate --data ../shared/data/isic2017/val --target-sensitivity 0.90
+    python -m training.calibrate --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
+        --target-sensitivity 0.90
 
-Writes ``calibration``, ``threshold`` and ``threshold_meaning`` into the classifier card and a
-reliability diagram to ``docs/reliability.png``. Run ``training.evaluate --update-cards``
-afterwards so the card's metrics and risk bands use the new threshold.
+The selection parts of ``training.selection`` (ISIC ``train/`` images and HAM10000 lesions
+that fitted neither ensemble member) give out-of-fold predictions: the calibration, the
+threshold and the risk-band edges are fitted on them. ISIC ``val/`` and the held-out HAM10000
+lesions are not read; ``training.evaluate --update-cards`` measures the result on them.
+
+Writes ``calibration``, ``threshold``, ``risk_band_edges`` and ``operating_point`` into the
+classifier card and a reliability diagram to ``docs/reliability.png``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from app.postprocessing import calibrate
 from app.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
+from training.operating_point import band_edges
+from training.selection import classifier_parts
 
 BINS = 10
 
@@ -63,7 +70,7 @@ def threshold_for_sensitivity(truth: np.ndarray, probability: np.ndarray, sensit
     return float(positives[needed - 1])
 
 
-def reliability_figure(truth: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, path: Path) -> None:
+def reliability_figure(truth: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +91,7 @@ def reliability_figure(truth: np.ndarray, raw: np.ndarray, calibrated: np.ndarra
     axis.set(
         xlabel="predicted melanoma probability",
         ylabel="observed melanoma fraction",
-        title=f"Reliability on ISIC 2017 validation (n={len(truth)})",
+        title=title,
         xlim=(0, 1),
         ylim=(0, 1),
     )
@@ -96,53 +103,64 @@ def reliability_figure(truth: np.ndarray, raw: np.ndarray, calibrated: np.ndarra
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=existing_dir, required=True, help="labelled ISIC folder (val/)")
+    parser.add_argument("--data", type=existing_dir, required=True, help="ISIC folder with train/ and val/")
+    parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder (metadata.csv, images/)")
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--target-sensitivity", type=float, default=0.90)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--figure", type=Path, default=Path("docs/reliability.png"))
     args = parser.parse_args(argv)
-    split = read_split(args.data)
+    parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
+    selection = (parts.isic_select, parts.ham_select)
     classifier = load_model(args.models, "classifier", "keras")
-    images = np.stack([prepare_image(path, classifier.card.input_size)[0] for path in split.image_paths])
-    raw = classifier.predict(images)[:, 0]  # the raw, uncalibrated output
-    truth = split.melanoma
+    side = classifier.card.input_size
+    paths = [path for part in selection for path in part.paths]
+    raw = np.concatenate(
+        [
+            classifier.predict(np.stack([prepare_image(p, side)[0] for p in paths[i : i + 32]]))[:, 0]
+            for i in range(0, len(paths), 32)
+        ]
+    )  # the raw, uncalibrated output
+    truth = np.concatenate([part.melanoma for part in selection])
     held_out = out_of_fold(truth, raw, args.folds, args.seed)
     slope, intercept = fit_platt(truth, raw)
     served = calibrate(raw, slope, intercept)
     threshold = threshold_for_sensitivity(truth, served, args.target_sensitivity)
+    # Round down (with a margin for runtime round-off) so the melanoma at the cut stays flagged.
+    threshold = math.floor((threshold - 1e-5) * 1e6) / 1e6
     flagged = served >= threshold
     sensitivity = float(flagged[truth > 0.5].mean())
     specificity = float((~flagged)[truth < 0.5].mean())
-    reliability_figure(truth, raw, held_out, args.figure)
+    described = f"the selection parts ({len(truth)} images, {int(truth.sum())} melanomas)"
+    reliability_figure(truth, raw, held_out, args.figure, f"Reliability on {len(truth)} selection images")
     card_path = args.models / "classifier.json"
     card = read_card(card_path).raw
     card["calibration"] = {
-        "method": "Platt scaling of the raw output's logit, fitted on validation data",
+        "method": "Platt scaling of the raw output's logit",
         "slope": slope,
         "intercept": intercept,
-        "data": str(args.data),
+        "data": f"{described}: ISIC train/ images and HAM10000 lesions that fitted neither ensemble member",
         "images": len(truth),
         "ece_raw": round(expected_calibration_error(truth, raw), 4),
         "ece_calibrated_out_of_fold": round(expected_calibration_error(truth, held_out), 4),
         "ece_bins": BINS,
         "folds": args.folds,
     }
-    # Round down (with a margin for runtime round-off) so the melanoma at the cut stays flagged.
-    card["threshold"] = math.floor((threshold - 1e-5) * 1e6) / 1e6
-    card["threshold_meaning"] = (
-        f"Probabilities at or above {threshold:.3f} are labelled malignant. The threshold was chosen on "
-        f"validation data for a melanoma sensitivity of at least {args.target_sensitivity:.0%}: there it "
-        f"flagged {sensitivity:.0%} of melanomas and cleared {specificity:.0%} of benign lesions."
-    )
+    card["threshold"] = threshold
+    card["risk_band_edges"] = [round(edge, 6) for edge in band_edges(truth, served, threshold)]
     card["operating_point"] = {
         "target_sensitivity": args.target_sensitivity,
-        "validation_sensitivity": sensitivity,
-        "validation_specificity": specificity,
+        "chosen_on": described,
+        "selection_sensitivity": round(sensitivity, 4),
+        "selection_specificity": round(specificity, 4),
     }
+    card["threshold_meaning"] = (
+        f"Probabilities at or above {threshold:.3f} are labelled malignant. The threshold was chosen on "
+        f"{described} for a melanoma sensitivity of at least {args.target_sensitivity:.0%}."
+    )
     write_card(card_path, card)
-    print(card["calibration"], card["threshold_meaning"], sep="\n")
+    print(card["calibration"], card["operating_point"], card["threshold_meaning"], sep="\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,20 +112,27 @@ def _transform(image: tf.Tensor, matrix: tf.Tensor, interpolation: str) -> tf.Te
     )[0]
 
 
-def augment(image: tf.Tensor, mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+def augment(
+    image: tf.Tensor, mask: tf.Tensor | None = None, *, other_clinics: bool = False
+) -> tuple[tf.Tensor, tf.Tensor | None]:
     """Dermoscopy augmentation: flips, 90° turns, small affine, colour jitter.
 
     Dermoscopy has no canonical orientation, so every flip and turn is label-preserving.
-    The mask (if any) gets exactly the same geometric transform as the image.
+    The mask (if any) gets exactly the same geometric transform as the image. With
+    ``other_clinics``, also what differs between clinics: wider scale, a colour cast (per-channel
+    gain, as another camera's white balance) and resolution loss.
     """
     side = image.shape[0]
     image = tf.cast(image, tf.float32)
     stacked = image if mask is None else tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
     stacked = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.reverse(stacked, [1]), lambda: stacked)
     stacked = tf.image.rot90(stacked, tf.random.uniform((), 0, 4, dtype=tf.int32))
-    matrix = _affine_matrix(side, max_degrees=20.0, scale_range=(0.85, 1.25), shift=0.06)
+    scales = (0.75, 1.35) if other_clinics else (0.85, 1.25)
+    matrix = _affine_matrix(side, max_degrees=20.0, scale_range=scales, shift=0.06)
     stacked = _transform(stacked, matrix, "BILINEAR")
     image = stacked[..., :3]
+    if other_clinics:
+        image = resolution_jitter(image * tf.random.uniform((1, 1, 3), 0.85, 1.15))
     image = tf.image.random_brightness(image, 0.12 * 255)
     image = tf.image.random_contrast(image, 0.8, 1.2)
     image = tf.image.random_saturation(image, 0.8, 1.2)
@@ -133,6 +141,22 @@ def augment(image: tf.Tensor, mask: tf.Tensor | None = None) -> tuple[tf.Tensor,
     if mask is None:
         return image, None
     return image, tf.cast(stacked[..., 3:] > 127.5, tf.float32)
+
+
+def resolution_jitter(image: tf.Tensor, smallest: float = 0.55, chance: float = 0.5) -> tf.Tensor:
+    """Sometimes shrink the image to a random fraction of its side and enlarge it back.
+
+    ISIC 2017 images arrive at 256 px and HAM10000 at 200x150: blurring some of each makes the
+    model see detail at every scale it will meet, rather than learning which clinic a photo is from.
+    """
+    side = image.shape[0]
+
+    def degrade() -> tf.Tensor:
+        small = tf.cast(tf.round(side * tf.random.uniform((), smallest, 1.0)), tf.int32)
+        shrunk = tf.image.resize(image, (small, small), method="area")
+        return tf.image.resize(shrunk, (side, side), method="bilinear")
+
+    return tf.cond(tf.random.uniform(()) < chance, degrade, lambda: image)
 
 
 def balanced_weights(labels: np.ndarray) -> np.ndarray:
@@ -166,12 +190,41 @@ def classification_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def segmentation_dataset(split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (RGB float in [0, 255], mask 0/1 float) at ``side``."""
+def segmentation_dataset(
+    split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int, other_clinics: bool = False
+) -> tf.data.Dataset:
+    """Batches of (RGB float in [0, 255], mask 0/1 float) at ``side``; ``other_clinics`` as in ``augment``."""
     pairs = tf.data.Dataset.zip(_model_images(split.image_paths, side), _model_masks(split.mask_paths, side)).cache()
     if training:
         pairs = pairs.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-        pairs = pairs.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        pairs = pairs.map(lambda x, m: augment(x, m, other_clinics=other_clinics), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         pairs = pairs.map(lambda x, m: (tf.cast(x, tf.float32), tf.cast(m > 127, tf.float32)))
     return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def mixed_classification_dataset(
+    sources: Sequence[tuple[Sequence[Path], np.ndarray, float]], side: int, batch_size: int, *, seed: int
+) -> tf.data.Dataset:
+    """Endless augmented batches of (RGB float in [0, 255], melanoma, weight) drawn from several sources.
+
+    Each source is ``(paths, melanoma labels, share)``: a batch holds about ``share`` of its images
+    from that source, whatever its size, so a big second clinic cannot swamp the first. The weights
+    balance the two classes over the mixture (mean weight 1).
+    """
+    shares = np.array([share for _, _, share in sources], dtype=np.float64)
+    if len(sources) == 0 or (shares < 0).any() or shares.sum() <= 0:
+        raise ValueError(f"Need at least one source with a positive share. Received shares={shares.tolist()}")
+    shares = shares / shares.sum()
+    positive = float(sum(share * np.mean(labels) for (_, labels, _), share in zip(sources, shares, strict=True)))
+    positive = min(max(positive, 1e-3), 1 - 1e-3)
+    streams = []
+    for index, (paths, labels, _) in enumerate(sources):
+        labels = np.asarray(labels, np.float32)
+        weights = np.where(labels > 0.5, 0.5 / positive, 0.5 / (1 - positive)).astype(np.float32)
+        images = _model_images(tuple(paths), side).cache()
+        pairs = tf.data.Dataset.zip(images, tf.data.Dataset.from_tensor_slices((labels, weights)))
+        streams.append(pairs.shuffle(len(labels), seed=seed + index, reshuffle_each_iteration=True).repeat())
+    mixed = tf.data.Dataset.sample_from_datasets(streams, weights=shares.tolist(), seed=seed)
+    mixed = mixed.map(lambda x, t: (resolution_jitter(augment(x)[0]), *t), num_parallel_calls=tf.data.AUTOTUNE)
+    return mixed.batch(batch_size).prefetch(tf.data.AUTOTUNE)

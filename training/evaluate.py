@@ -1,7 +1,12 @@
-"""Score the shipped models on a labelled ISIC folder with the official ISIC 2017 metrics.
+"""Score the shipped models on data that chose nothing: ISIC ``val/`` and held-out HAM10000 lesions.
 
 Example:
-    python -m training.evaluate --data ../shared/data/isic2017/val --out models/val_metrics.json
+    python -m training.evaluate --data ../shared/data/isic2017/val --ham ../shared/data/ham10000 \
+        --out models/val_metrics.json --update-cards
+
+ISIC ``val/``: the official ISIC 2017 metrics of both models. HAM10000 (``--ham``): the
+classifier on the lesions ``training.ham`` holds out (no masks there). Every AUC comes with a
+95% bootstrap interval; the sensitivity and specificity are those of the card's threshold.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from tqdm import tqdm
 
 from app.inference import Predictor
 from app.model_card import read_card, write_card
-from app.preprocessing import decode_image
+from app.preprocessing import decode_image, prepare_image
 from training.cli import existing_dir
 from training.data import load_mask, read_split
-from training.metrics import classification_scores, segmentation_scores
+from training.ham import read_ham
+from training.metrics import bootstrap_auc, classification_scores, segmentation_scores
 from training.operating_point import risk_bands
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -31,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", type=existing_dir, required=True, help="labelled ISIC folder: images/, masks/, labels.csv"
+    )
+    parser.add_argument(
+        "--ham", type=existing_dir, default=None, help="HAM10000 folder: also score its held-out lesions"
     )
     parser.add_argument("--models", type=existing_dir, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--out", type=Path, default=None, help="write the metrics here as JSON")
@@ -61,14 +70,16 @@ def evaluate(predictor: Predictor, data: Path, batch_size: int) -> dict:
                 predicted_masks.append(analysis.mask)
             truth_masks.extend(load_mask(path) for path in split.mask_paths[start : start + batch_size])
             progress.update(len(paths))
-    threshold = predictor.classifier.card.threshold
-    classification = classification_scores(split.melanoma, probabilities, threshold)
+    card = predictor.classifier.card
+    classification = classification_scores(split.melanoma, probabilities, card.threshold)
+    interval = bootstrap_auc(split.melanoma, np.asarray(probabilities))["ci95"]
+    edges = card.raw.get("risk_band_edges")
     return {
-        "risk_bands": risk_bands(split.melanoma, np.asarray(probabilities), threshold),
+        "risk_bands": risk_bands(split.melanoma, np.asarray(probabilities), card.threshold, edges and tuple(edges)),
         "data": str(data),
         "images": len(split),
         "melanoma": int(split.melanoma.sum()),
-        "classification": dict(classification, test_time_views=predictor.classifier.card.test_time_views),
+        "classification": dict(classification, auc_ci95=interval, test_time_views=card.test_time_views),
         "segmentation": dict(
             segmentation_scores(truth_masks, predicted_masks), test_time_views=predictor.segmenter.card.test_time_views
         ),
@@ -77,8 +88,62 @@ def evaluate(predictor: Predictor, data: Path, batch_size: int) -> dict:
     }
 
 
+def evaluate_ham(predictor: Predictor, folder: Path, batch_size: int) -> dict:
+    """The served melanoma probability on the held-out HAM10000 lesions, scored like ISIC's."""
+    ham = read_ham(folder, "held_out")
+    truth = np.asarray(ham.melanoma, dtype=float)
+    side = predictor.classifier.card.input_size
+    probabilities = []
+    for start in tqdm(range(0, len(ham.paths), batch_size), desc="HAM10000 held out", unit="batch", file=sys.stderr):
+        batch = np.stack([prepare_image(path, side)[0] for path in ham.paths[start : start + batch_size]])
+        probabilities.append(predictor.probabilities(batch)[0])
+    probability = np.concatenate(probabilities)
+    scores = classification_scores(truth, probability, predictor.classifier.card.threshold)
+    return {
+        **scores,
+        "auc_ci95": bootstrap_auc(truth, probability)["ci95"],
+        "data": f"{folder}: the lesions training.ham holds out (lesion-grouped)",
+        "images": len(truth),
+        "lesions": len(set(ham.lesion_ids)),
+        "melanoma": int(truth.sum()),
+        "date": date.today().isoformat(),
+    }
+
+
 def _with_views(loaded, views: int | None):
     return loaded if views is None else replace(loaded, card=replace(loaded.card, test_time_views=views))
+
+
+def _selection_note(card: dict) -> str | None:
+    """How the card's model was chosen, in one line (always on data other than these)."""
+    chosen = card.get("selection", {})
+    if "finetuned_share" in chosen:
+        probe = chosen["probe"]
+        return (
+            f"all on the selection parts: fine-tuned member {chosen['finetuned_epoch']}, probe HAM weight "
+            f"{probe['ham_weight']} and C {probe['c']}, fine-tuned share {chosen['finetuned_share']}"
+        )
+    if "selection" in chosen:
+        return f"{chosen['selection']} on the ISIC train/ selection part"
+    return card.get("validation", {}).get("selection")
+
+
+def _state_operating_point(card: dict, results: dict) -> None:
+    """Add the threshold's sensitivity and specificity on data that chose nothing to the card."""
+    measured = {"isic_val": results["classification"]}
+    if "ham_held_out" in results:
+        measured["ham_held_out"] = results["ham_held_out"]
+    point = card.setdefault("operating_point", {})
+    for name, scores in measured.items():
+        point[f"{name}_sensitivity"] = round(scores["sensitivity"], 4)
+        point[f"{name}_specificity"] = round(scores["specificity"], 4)
+    meaning = card.get("threshold_meaning", "").split(" On data that chose nothing")[0]
+    parts = [
+        f"{'ISIC validation' if name == 'isic_val' else 'held-out HAM10000 lesions'}: it flagged "
+        f"{scores['sensitivity']:.0%} of melanomas and cleared {scores['specificity']:.0%} of benign lesions"
+        for name, scores in measured.items()
+    ]
+    card["threshold_meaning"] = f"{meaning} On data that chose nothing ({'; '.join(parts)})."
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         _with_views(predictor.classifier, args.classifier_views), _with_views(predictor.segmenter, args.segmenter_views)
     )
     results = evaluate(predictor, args.data, args.batch_size)
+    if args.ham is not None:
+        results["ham_held_out"] = evaluate_ham(predictor, args.ham, args.batch_size)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
@@ -97,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             path = args.models / f"{name}.json"
             card = read_card(path).raw
             card["validation"] = {
-                "selection": card.get("validation", {}).get("selection"),
+                "selection": _selection_note(card),
                 **results["classification" if name == "classifier" else "segmentation"],
                 "data": results["data"],
                 "images": results["images"],
@@ -106,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
             }
             if name == "classifier":
                 card["risk_bands"] = results["risk_bands"]
+                if "ham_held_out" in results:
+                    card["ham_held_out"] = dict(
+                        results["ham_held_out"], measured_with="python -m training.evaluate --ham"
+                    )
+                _state_operating_point(card, results)
             write_card(path, card)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from isic_challenge_scoring import metrics
 from isic_challenge_scoring.confusion import create_binary_confusion_matrix
+from sklearn.metrics import roc_auc_score
 
 
 def segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> dict[str, float]:
@@ -45,4 +46,19 @@ def classification_scores(truth: np.ndarray, probability: np.ndarray, threshold:
         "specificity": float(specificity),
         "balanced_accuracy": float((sensitivity + specificity) / 2),
         "threshold": float(threshold),
+    }
+
+
+def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
+    """AUC with a 95% percentile bootstrap interval (resampling images)."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(labels), len(labels))
+        if 0 < labels[pick].sum() < len(pick):
+            samples.append(roc_auc_score(labels[pick], scores[pick]))
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return {
+        "auc": round(float(roc_auc_score(labels, scores)), 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
     }

@@ -9,13 +9,11 @@ LOW_BAND_SENSITIVITY = 0.95
 HIGH_BAND_SPECIFICITY = 0.95
 
 
-def risk_bands(truth: np.ndarray, probability: np.ndarray, threshold: float) -> list[dict]:
-    """Three bands (low / intermediate / high) whose edges bracket the decision threshold.
+def band_edges(truth: np.ndarray, probability: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(low, high) band edges bracketing the decision threshold, chosen on the given predictions.
 
-    The low edge is the largest cut that keeps validation sensitivity at or above
-    ``LOW_BAND_SENSITIVITY``; the high edge the smallest cut whose specificity reaches
-    ``HIGH_BAND_SPECIFICITY``. Each band states how many validation melanomas and benign
-    lesions fell in it.
+    The low edge is the largest cut that keeps sensitivity at or above ``LOW_BAND_SENSITIVITY``;
+    the high edge the smallest cut whose specificity reaches ``HIGH_BAND_SPECIFICITY``.
     """
     truth = np.asarray(truth) > 0.5
     probability = np.asarray(probability, dtype=float)
@@ -28,6 +26,20 @@ def risk_bands(truth: np.ndarray, probability: np.ndarray, threshold: float) -> 
     low_edge = min(float(positives[allowed_misses]), threshold)
     allowed_false_alarms = int(np.floor((1 - HIGH_BAND_SPECIFICITY) * len(negatives)))
     high_edge = max(float(negatives[len(negatives) - allowed_false_alarms - 1]) + 1e-6, threshold)
+    return low_edge, high_edge
+
+
+def risk_bands(
+    truth: np.ndarray, probability: np.ndarray, threshold: float, edges: tuple[float, float] | None = None
+) -> list[dict]:
+    """Three bands (low / intermediate / high), each stating how many melanomas and benign lesions fell in it.
+
+    ``edges`` are the (low, high) cuts chosen elsewhere (``band_edges`` on data that reports
+    nothing); without them they are chosen on these predictions.
+    """
+    truth = np.asarray(truth) > 0.5
+    probability = np.asarray(probability, dtype=float)
+    low_edge, high_edge = edges if edges is not None else band_edges(truth, probability, threshold)
     edges = [(None, low_edge), (low_edge, high_edge), (high_edge, None)]
     names = ("low", "intermediate", "high")
     bands = []
@@ -52,12 +64,12 @@ def risk_bands(truth: np.ndarray, probability: np.ndarray, threshold: float) -> 
 
 def _meaning(name: str, melanomas: int, total_melanomas: int, benign: int, total_benign: int) -> str:
     share = (
-        f"On validation data {melanomas} of {total_melanomas} melanomas and "
-        f"{benign} of {total_benign} benign lesions scored in this band."
+        f"On the ISIC validation images (which chose no model setting) {melanomas} of {total_melanomas} "
+        f"melanomas and {benign} of {total_benign} benign lesions scored in this band."
     )
     lead = {
         "low": "Few melanomas score this low, but some do:",
         "intermediate": "Melanomas and benign lesions both score here:",
-        "high": "Most lesions scoring this high were melanomas on validation data, yet not all:",
+        "high": "Lesions scoring this high are the likeliest to be melanomas, yet not all are:",
     }[name]
     return f"{lead} {share}"

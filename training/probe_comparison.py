@@ -32,27 +32,13 @@ from training.cli import existing_dir
 from training.data import read_split
 from training.efficientnet_lite import build_efficientnet_lite
 from training.ham import read_ham
+from training.metrics import bootstrap_auc
 from training.probe_ensemble import imagenet_features
 
 IMAGE_SIZE = 256
 C_GRID = (0.0003, 0.001, 0.003, 0.01)
 #: name -> weight of each HAM10000 fit-part image relative to an ISIC training image (0 = not used).
 REGIMES = {"isic_only": 0.0, "isic+ham_weight_0.25": 0.25, "isic+ham_pooled": 1.0}
-
-
-def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
-    """AUC with a 95% percentile bootstrap interval (resampling images)."""
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(rounds):
-        pick = rng.integers(0, len(labels), len(labels))
-        if 0 < labels[pick].sum() < len(pick):
-            samples.append(roc_auc_score(labels[pick], scores[pick]))
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return {
-        "auc": round(float(roc_auc_score(labels, scores)), 4),
-        "ci95": [round(float(low), 4), round(float(high), 4)],
-    }
 
 
 def pooled(model: keras.Model, paths: tuple[Path, ...], batch_size: int = 32) -> np.ndarray:

@@ -1,8 +1,12 @@
-"""Train the melanoma classifier: frozen-backbone warm-up, then full fine-tuning.
+"""Train the melanoma classifier: frozen-backbone warm-up, then fine-tuning from block 6.
 
 Example:
-    python -m training.train_classifier --data ../shared/data/isic2017 \
+    python -m training.train_classifier --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
         --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
+
+Fits on the fit parts of ``training.selection`` (ISIC ``train/`` and, with ``--ham``, the
+HAM10000 fit lesions, mixed per batch by ``--ham-share``); epochs are chosen on the selection
+parts. ISIC ``val/`` and the held-out HAM10000 lesions are never read here.
 """
 
 from __future__ import annotations
@@ -15,22 +19,39 @@ import numpy as np
 
 from app.model_card import write_card
 from app.postprocessing import flip_views, merge_views
+from app.preprocessing import prepare_image
 from training.architectures import build_classifier, unfreeze_from
 from training.callbacks import ProgressBar, ValidationCheckpoint
-from training.cli import run_record, start_run, training_parser
+from training.cli import existing_dir, run_record, start_run, training_parser
 from training.cost import gflops
-from training.data import IsicSplit, classification_dataset, model_inputs
+from training.data import mixed_classification_dataset
 from training.explainer import with_explanation
 from training.metrics import classification_scores
+from training.selection import ClassifierParts, LabelledImages, classifier_parts, from_isic, selection_mask
 from training.snapshots import average_snapshots
 
 #: The decision threshold written to the card; class weighting makes 0.5 the balanced point.
 DEFAULT_THRESHOLD = 0.5
+HAM_SOURCE = (
+    "HAM10000 (Tschandl et al., Sci. Data 2018, doi:10.1038/sdata.2018.161), CC BY-NC-SA 4.0: "
+    "models trained on it inherit the non-commercial, share-alike terms"
+)
+
+
+def model_inputs_of(paths: tuple, side: int) -> np.ndarray:
+    """uint8 NHWC array of image files through the shared preprocessing."""
+    return np.stack([prepare_image(path, side)[0] for path in paths])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = training_parser(__doc__.splitlines()[0], image_size=256, epochs=16, out="models/classifier.keras")
-    parser.add_argument("--warmup-epochs", type=int, default=3, help="epochs with the backbone frozen")
+    parser = training_parser(__doc__.splitlines()[0], image_size=224, epochs=8, out="models/classifier.keras")
+    parser.add_argument(
+        "--ham", type=existing_dir, default=None, help="HAM10000 folder (metadata.csv, images/); omit for ISIC only"
+    )
+    parser.add_argument(
+        "--ham-share", type=float, default=0.5, help="share of each training batch drawn from HAM10000 (with --ham)"
+    )
+    parser.add_argument("--warmup-epochs", type=int, default=2, help="epochs with the backbone frozen")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak fine-tuning rate")
     parser.add_argument(
         "--unfreeze-from",
@@ -38,13 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fine-tune the backbone from this layer on (earlier, generic layers stay frozen)",
     )
     parser.add_argument(
-        "--test-time-views", type=int, choices=(1, 2, 3), default=2, help="flip views averaged at inference (1 = none)"
-    )
-    parser.add_argument(
-        "--auxiliary-keratosis",
-        type=float,
-        default=0.0,
-        help="loss weight of seborrheic keratosis as an auxiliary task (0 = off)",
+        "--test-time-views", type=int, choices=(1, 2, 3), default=1, help="flip views averaged at inference (1 = none)"
     )
     parser.add_argument(
         "--average-last", type=int, default=4, help="also try the average of the last N epochs' weights"
@@ -64,52 +79,83 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, views: int, ba
     return np.concatenate(outputs)[:, 0]
 
 
-def _scorer(val_images: np.ndarray, val: IsicSplit, views: int):
+def selection_score(truth_and_probability: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """AUC per selection part and their mean (``selection_auc``), the figure epochs are chosen by.
+
+    A part without both classes (only in tiny smoke runs) has no AUC and is left out of the mean.
+    """
+    scores = {}
+    for name, (truth, probability) in truth_and_probability.items():
+        if 0 < truth.sum() < len(truth):
+            scores[f"{name}_auc"] = classification_scores(truth, probability, DEFAULT_THRESHOLD)["auc"]
+    scores["selection_auc"] = float(np.mean(list(scores.values()))) if scores else 0.5
+    return scores
+
+
+def _scorer(selection: dict[str, tuple[np.ndarray, LabelledImages]], views: int):
     def score(model: keras.Model) -> dict[str, float]:
-        probabilities = predict_probabilities(model, val_images, views)
-        return classification_scores(val.melanoma, probabilities, DEFAULT_THRESHOLD)
+        predictions = {}
+        for name, (images, part) in selection.items():
+            predictions[name] = (part.melanoma, predict_probabilities(model, images, views))
+        return selection_score(predictions)
 
     return score
 
 
+def training_parts(args: argparse.Namespace, train, val) -> ClassifierParts | tuple[LabelledImages, LabelledImages]:
+    """The fit and selection parts: ISIC and HAM10000 with ``--ham``, else ISIC ``train/`` alone."""
+    if args.ham is not None:
+        return classifier_parts(train, val, args.ham)
+    isic = from_isic(train)
+    chosen = selection_mask(isic, "isic2017")
+    return isic.subset(~chosen), isic.subset(chosen)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if not 0.0 <= args.ham_share < 1.0:
+        raise SystemExit(f"--ham-share must be in [0, 1); got {args.ham_share}")
     train, val = start_run(args)
     size = args.image_size
-    auxiliary = args.auxiliary_keratosis > 0
-    train_data = classification_dataset(
-        train, size, args.batch_size, training=True, seed=args.seed, auxiliary=auxiliary
-    )
-    val_images = model_inputs(val, size)
-    steps = int(np.ceil(len(train) / args.batch_size))
+    parts = training_parts(args, train, val)
+    if isinstance(parts, ClassifierParts):
+        sources = [(parts.isic_fit.paths, parts.isic_fit.melanoma, 1 - args.ham_share)]
+        sources.append((parts.ham_fit.paths, parts.ham_fit.melanoma, args.ham_share))
+        selection_parts = {"isic_select": parts.isic_select, "ham_select": parts.ham_select}
+        isic_fit, data_parts = parts.isic_fit, parts.summary()
+    else:
+        isic_fit, isic_select = parts
+        sources = [(isic_fit.paths, isic_fit.melanoma, 1.0)]
+        selection_parts = {"isic_select": isic_select}
+        data_parts = {"isic_fit": len(isic_fit), "isic_select": len(isic_select)}
+    isic_share = sources[0][2] / sum(share for _, _, share in sources)
+    train_data = mixed_classification_dataset(sources, size, args.batch_size, seed=args.seed)
+    # An epoch is one pass over the ISIC fit images, plus the HAM10000 images mixed in with them.
+    steps = int(np.ceil(len(isic_fit) / isic_share / args.batch_size))
+    selection = {name: (model_inputs_of(part.paths, size), part) for name, part in selection_parts.items() if len(part)}
     checkpoint_dir = args.out.parent / ".checkpoints"
-    score = _scorer(val_images, val, args.test_time_views)
-    model, backbone = build_classifier(size, args.backbone_weights, auxiliary=auxiliary)
-    # Outputs are (melanoma, keratosis) with the auxiliary task, else melanoma alone.
-    loss_weights = [1.0, args.auxiliary_keratosis] if auxiliary else None
-    loss = ["binary_crossentropy", "binary_crossentropy"] if auxiliary else "binary_crossentropy"
+    score = _scorer(selection, args.test_time_views)
+    model, backbone = build_classifier(size, args.backbone_weights)
 
     backbone.trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, loss_weights=loss_weights)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     if args.warmup_epochs:
         model.fit(
             train_data,
             epochs=args.warmup_epochs,
+            steps_per_epoch=steps,
             verbose=0,
             callbacks=[ProgressBar(args.warmup_epochs, steps, "warm-up (frozen backbone)")],
         )
 
     unfreeze_from(backbone, args.unfreeze_from)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, args.epochs * steps, alpha=0.02)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss=loss,
-        loss_weights=loss_weights,
-    )
-    checkpoint = ValidationCheckpoint(score, "auc", args.out, checkpoint_dir, "classifier")
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss="binary_crossentropy")
+    checkpoint = ValidationCheckpoint(score, "selection_auc", args.out, checkpoint_dir, "classifier")
     model.fit(
         train_data,
         epochs=args.epochs,
+        steps_per_epoch=steps,
         verbose=0,
         callbacks=[ProgressBar(args.epochs, steps, "fine-tuning"), checkpoint],
     )
@@ -119,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     if averaged is not None:
         metrics = score(model)
         print(f"average of the last {args.average_last} epochs: {metrics}")
-        if metrics["auc"] > checkpoint.best_value:
+        if metrics["selection_auc"] > checkpoint.best_value:
             model.save(args.out)
             chosen = dict(metrics, selection=f"mean weights of the last {args.average_last} epochs")
 
@@ -138,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "output": "sigmoid probability of melanoma",
         "threshold": DEFAULT_THRESHOLD,
         "threshold_meaning": "probability >= threshold is labelled malignant; chosen as the "
-        "balanced point of class-weighted training, not tuned on validation data",
+        "balanced point of class-weighted training, not tuned on any data",
         "test_time_views": args.test_time_views,
         "architecture": "MobileNetV2 (alpha 1.0, ImageNet) + global average pooling + dropout + dense",
         "outputs": [
@@ -148,12 +194,15 @@ def main(argv: list[str] | None = None) -> None:
         "gflops_per_image": gflops(best),
         "gflops_per_image_with_views": round(gflops(best) * args.test_time_views, 3),
         "parameters": int(best.count_params()),
-        "validation": chosen,
-        "validation_history": checkpoint.history,
+        "selection": chosen,
+        "selection_history": checkpoint.history,
         **run_record(args, train, val),
     }
+    card["data"]["parts"] = data_parts
+    if args.ham is not None:
+        card["data"]["second_source"] = HAM_SOURCE
     write_card(Path(args.out).with_suffix(".json"), card)
-    print(f"wrote {args.out} and its card; validation: {chosen}")
+    print(f"wrote {args.out} and its card; selection: {chosen}")
 
 
 if __name__ == "__main__":

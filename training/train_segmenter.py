@@ -3,6 +3,9 @@
 Example:
     python -m training.train_segmenter --data ../shared/data/isic2017 \
         --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
+
+Fits on the ISIC ``train/`` fit part of ``training.selection`` and chooses the epoch on its
+selection part (the same images as the classifier's); ISIC ``val/`` is never read here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from training.cost import gflops
 from training.data import load_mask, model_inputs, segmentation_dataset
 from training.losses import bce_dice_loss
 from training.metrics import segmentation_scores
+from training.selection import split_isic
 from training.snapshots import average_snapshots
 
 #: Pixels with probability >= this are lesion.
@@ -29,8 +33,14 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = training_parser(__doc__.splitlines()[0], image_size=224, epochs=24, out="models/segmenter.keras")
+    parser = training_parser(__doc__.splitlines()[0], image_size=224, epochs=14, out="models/segmenter.keras")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument(
+        "--full-resolution", type=int, default=16, help="width of the full-resolution decoder stage (0 = none)"
+    )
+    parser.add_argument(
+        "--plain-augmentation", action="store_true", help="no colour cast, resolution loss or wider scale"
+    )
     parser.add_argument(
         "--average-last", type=int, default=4, help="also try the average of the last N epochs' weights"
     )
@@ -59,17 +69,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     train, val = start_run(args)
     size = args.image_size
-    train_data = segmentation_dataset(train, size, args.batch_size, training=True, seed=args.seed)
-    val_images = model_inputs(val, size)
-    val_truth = [load_mask(path) for path in val.mask_paths]
-    val_sizes = [(truth.shape[1], truth.shape[0]) for truth in val_truth]
+    fit, select = split_isic(train)
+    other_clinics = not args.plain_augmentation
+    train_data = segmentation_dataset(
+        fit, size, args.batch_size, training=True, seed=args.seed, other_clinics=other_clinics
+    )
+    select_images = model_inputs(select, size)
+    select_truth = [load_mask(path) for path in select.mask_paths]
+    select_sizes = [(truth.shape[1], truth.shape[0]) for truth in select_truth]
 
     def score(model: keras.Model) -> dict[str, float]:
-        return segmentation_scores(val_truth, predict_masks(model, val_images, val_sizes, DEFAULT_THRESHOLD))
+        return segmentation_scores(select_truth, predict_masks(model, select_images, select_sizes, DEFAULT_THRESHOLD))
 
-    steps = int(np.ceil(len(train) / args.batch_size))
+    steps = int(np.ceil(len(fit) / args.batch_size))
     checkpoint_dir = args.out.parent / ".checkpoints"
-    model = build_unet(size, args.backbone_weights)
+    model = build_unet(size, args.backbone_weights, full_resolution=args.full_resolution)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, args.epochs * steps, alpha=0.01, warmup_target=args.learning_rate, warmup_steps=steps
     )
@@ -103,17 +117,24 @@ def main(argv: list[str] | None = None) -> None:
         "largest connected component kept with holes filled",
         "threshold": DEFAULT_THRESHOLD,
         "test_time_views": 1,
-        "architecture": "U-Net: MobileNetV2 encoder (ImageNet, batch-norm frozen), "
-        "separable-conv decoder (128, 64, 48, 32), output at 1/2 resolution upsampled bilinearly",
+        "architecture": "U-Net: MobileNetV2 encoder (ImageNet, batch-norm frozen), separable-conv decoder "
+        + (
+            f"(128, 64, 48, 32, then {args.full_resolution} at full resolution with the image as a skip)"
+            if args.full_resolution
+            else "(128, 64, 48, 32), output at 1/2 resolution upsampled bilinearly"
+        ),
+        "augmentation": "flips, 90-degree turns, affine, colour jitter"
+        + ("; other clinics: scale 0.75-1.35, colour cast, resolution loss" if other_clinics else ""),
         "loss": "binary cross-entropy + soft Dice",
         "gflops_per_image": gflops(best),
         "parameters": int(best.count_params()),
-        "validation": chosen,
-        "validation_history": checkpoint.history,
+        "selection": dict(chosen, data=f"ISIC train/ selection part ({len(select)} images, fitted nothing)"),
+        "selection_history": checkpoint.history,
         **run_record(args, train, val),
     }
+    card["data"]["parts"] = {"isic_fit": len(fit), "isic_select": len(select)}
     write_card(Path(args.out).with_suffix(".json"), card)
-    print(f"wrote {args.out} and its card; validation: {chosen}")
+    print(f"wrote {args.out} and its card; selection: {chosen}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""Compare two classifier folders on data that chose nothing, with a paired bootstrap of the AUC gain.
+
+Example:
+    git archive 5d53557 models | tar -x -C /tmp/v1
+    python -m training.compare_models --old /tmp/v1/models --new models \
+        --data ../shared/data/isic2017/val --ham ../shared/data/ham10000
+
+Both classifiers score the same images (ISIC ``val/`` and the held-out HAM10000 lesions); the
+images are resampled together, so the interval is for the difference itself. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from app.inference import Predictor
+from app.preprocessing import prepare_image
+from training.cli import existing_dir
+from training.data import read_split
+from training.ham import read_ham
+from training.metrics import bootstrap_auc
+
+
+def served_probabilities(predictor: Predictor, paths: tuple[Path, ...], batch_size: int = 32) -> np.ndarray:
+    side = predictor.classifier.card.input_size
+    rows = []
+    for start in tqdm(range(0, len(paths), batch_size), desc=predictor.classifier.card.version, file=sys.stderr):
+        batch = np.stack([prepare_image(path, side)[0] for path in paths[start : start + batch_size]])
+        rows.append(predictor.probabilities(batch)[0])
+    return np.concatenate(rows)
+
+
+def paired_auc_gain(
+    truth: np.ndarray, old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed: int = 0
+) -> dict[str, float | list[float]]:
+    """AUC(new) - AUC(old) with a 95% percentile interval from resampling images jointly."""
+    rng = np.random.default_rng(seed)
+    gains = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(truth), len(truth))
+        if 0 < truth[pick].sum() < len(pick):
+            gains.append(roc_auc_score(truth[pick], new[pick]) - roc_auc_score(truth[pick], old[pick]))
+    low, high = np.percentile(gains, [2.5, 97.5])
+    gain = roc_auc_score(truth, new) - roc_auc_score(truth, old)
+    return {"gain": round(float(gain), 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old", type=existing_dir, required=True, help="models folder of the current version")
+    parser.add_argument("--new", type=existing_dir, required=True, help="models folder of the candidate")
+    parser.add_argument("--data", type=existing_dir, required=True, help="labelled ISIC folder (val/)")
+    parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder")
+    args = parser.parse_args(argv)
+    isic, ham = read_split(args.data), read_ham(args.ham, "held_out")
+    sets = {
+        "isic_val": (isic.image_paths, np.asarray(isic.melanoma)),
+        "ham_held_out": (ham.paths, np.asarray(ham.melanoma)),
+    }
+    predictors = {name: Predictor.from_directory(folder) for name, folder in (("old", args.old), ("new", args.new))}
+    report = {"old": predictors["old"].model_versions, "new": predictors["new"].model_versions}
+    for name, (paths, truth) in sets.items():
+        scores = {version: served_probabilities(predictor, paths) for version, predictor in predictors.items()}
+        report[name] = {
+            "images": len(truth),
+            "melanoma": int(truth.sum()),
+            "old_auc": bootstrap_auc(truth, scores["old"]),
+            "new_auc": bootstrap_auc(truth, scores["new"]),
+            "new_minus_old": paired_auc_gain(truth, scores["old"], scores["new"]),
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

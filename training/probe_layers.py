@@ -1,0 +1,157 @@
+"""Which frozen ImageNet MobileNetV2 layers make the best melanoma probe, judged on the selection parts.
+
+Example:
+    python -m training.probe_layers --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
+        --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
+
+For each candidate layer set, HAM10000 weight and C: a probe fitted on the fit parts of
+``training.selection`` and its AUC on the ISIC and HAM10000 selection parts. ISIC ``val/``
+and the held-out HAM10000 lesions are not read. ``training.probe_ensemble.PROBE_LAYERS`` is
+the set that won here. ``--lite`` probes an EfficientNet-Lite's block outputs the same way,
+for a like-for-like comparison of backbones. Writes a JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from training.architectures import _backbone_weights
+from training.cli import backbone_weights, existing_dir
+from training.data import read_split
+from training.efficientnet_lite import build_efficientnet_lite
+from training.probe_ensemble import fit_probe
+from training.selection import classifier_parts
+from training.train_classifier import model_inputs_of
+
+IMAGE_SIZE = 224
+CANDIDATES = (
+    "block_6_project_BN",
+    "block_9_add",
+    "block_10_project",
+    "block_12_add",
+    "block_13_expand_relu",
+    "block_14_add",
+    "block_15_add",
+    "block_16_project",
+    "out_relu",
+)
+#: Layer sets by name, as indices into ``CANDIDATES``; ``+max`` adds global max pooling of those layers.
+LAYER_SETS = {
+    "version_1_four": (2, 4, 6, 8),
+    "version_1_four+max": (2, 4, 6, 8),
+    "last_three": (6, 7, 8),
+    "all_nine": tuple(range(9)),
+    "middle_seven": (1, 2, 3, 4, 5, 6, 8),
+}
+PARTS = ("isic_fit", "ham_fit", "isic_select", "ham_select")
+#: EfficientNet-Lite block outputs at 1/16 and 1/32 and its head: the counterpart of ``all_nine``.
+LITE_CANDIDATES = (
+    "block6_add",
+    "block7_add",
+    "block9_add",
+    "block10_add",
+    "block12_add",
+    "block13_add",
+    "block14_add",
+    "head_relu",
+)
+
+
+def mobilenet_maps(weights: str | None) -> keras.Model:
+    """Frozen ImageNet MobileNetV2 from uint8-valued RGB to the ``CANDIDATES`` feature maps."""
+    base = keras.applications.MobileNetV2(
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=_backbone_weights(weights)
+    )
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
+    maps = keras.Model(base.input, [base.get_layer(name).output for name in CANDIDATES])(
+        layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    )
+    return keras.Model(inputs, maps)
+
+
+def lite_maps(weights_npz: Path) -> keras.Model:
+    """Frozen ImageNet EfficientNet-Lite from uint8-valued RGB to ``LITE_CANDIDATES`` (its own scaling inside)."""
+    base = build_efficientnet_lite(weights_npz, (IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False)
+    return keras.Model(base.input, [base.get_layer(name).output for name in LITE_CANDIDATES])
+
+
+def pooled_candidates(maps_model: keras.Model, images: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
+    """Mean- then max-pooled activations of every candidate map, one array per map and pooling."""
+    maps = maps_model.outputs
+    pooled = [layers.GlobalAveragePooling2D()(m) for m in maps] + [layers.GlobalMaxPooling2D()(m) for m in maps]
+    model = keras.Model(maps_model.inputs, pooled)
+    rows = []
+    for start in tqdm(range(0, len(images), batch_size), desc="candidate features", unit="batch"):
+        outputs = model.predict_on_batch(images[start : start + batch_size].astype("float32"))
+        rows.append([np.asarray(o) for o in outputs])
+    return [np.concatenate([row[j] for row in rows]) for j in range(len(pooled))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=existing_dir, required=True)
+    parser.add_argument("--ham", type=existing_dir, required=True)
+    parser.add_argument("--backbone-weights", type=backbone_weights, default="imagenet")
+    parser.add_argument("--cache", type=Path, default=None, help="npz to keep the features in between runs")
+    parser.add_argument(
+        "--lite", type=Path, default=None, help="EfficientNet-Lite .npz: probe its LITE_CANDIDATES instead"
+    )
+    parser.add_argument("--out", type=Path, default=Path("docs/probe_layers.json"))
+    args = parser.parse_args(argv)
+    parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
+    if args.cache and args.cache.is_file():
+        features = dict(np.load(args.cache))
+    else:
+        features = {}
+        maps = lite_maps(args.lite) if args.lite else mobilenet_maps(args.backbone_weights)
+        for name in PARTS:
+            pooled = pooled_candidates(maps, model_inputs_of(getattr(parts, name).paths, IMAGE_SIZE))
+            features.update({f"{name}/{j}": values for j, values in enumerate(pooled)})
+        if args.cache:
+            np.savez(args.cache, **features)
+    labels = {name: getattr(parts, name).melanoma for name in PARTS}
+    candidates = LITE_CANDIDATES if args.lite else CANDIDATES
+    layer_sets = {"all_eight": tuple(range(len(LITE_CANDIDATES)))} if args.lite else LAYER_SETS
+    backbone = args.lite.stem if args.lite else "mobilenet_v2_imagenet"
+    report = {
+        "date": date.today().isoformat(),
+        "backbone": backbone,
+        "image_size": IMAGE_SIZE,
+        "candidates": candidates,
+        "results": {},
+    }
+    for set_name, chosen in layer_sets.items():
+        columns = list(chosen) + ([len(candidates) + j for j in (6, 8)] if set_name.endswith("+max") else [])
+
+        def stack(part: str, columns: list[int] = columns) -> np.ndarray:
+            return np.concatenate([features[f"{part}/{j}"] for j in columns], axis=1)
+
+        fit = np.concatenate([stack("isic_fit"), stack("ham_fit")])
+        truth = np.concatenate([labels["isic_fit"], labels["ham_fit"]])
+        for ham_weight in (0.25, 1.0):
+            weights = np.concatenate([np.ones(len(labels["isic_fit"])), np.full(len(labels["ham_fit"]), ham_weight)])
+            for c in (0.0003, 0.001):
+                scaler, probe = fit_probe(fit, truth, weights, c)
+                aucs = {
+                    part: round(
+                        float(roc_auc_score(labels[part], probe.decision_function(scaler.transform(stack(part))))), 4
+                    )
+                    for part in ("isic_select", "ham_select")
+                }
+                aucs["mean"] = round(float(np.mean(list(aucs.values()))), 4)
+                report["results"][f"{set_name} / ham_weight={ham_weight} / C={c}"] = aucs
+                print(set_name, ham_weight, c, aucs, flush=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The classifier's data parts: what fits, what selects, what only reports.
+
+ISIC ``train/`` is cut into a fit part and a selection part (by image); the HAM10000 ``fit``
+part of ``training.ham`` is cut the same way by lesion. Epochs, ensembles, calibration and the
+threshold are chosen on the two selection parts. ISIC ``val/`` and the HAM10000 ``held_out``
+lesions choose nothing: they are only reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import IsicSplit
+from training.ham import read_ham
+from training.negatives import held_out
+
+#: Share of ISIC ``train/`` images, and of HAM10000 fit-part lesions, set aside for selection.
+SELECTION_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Image files with melanoma labels and the group (lesion or image) each belongs to."""
+
+    paths: tuple[Path, ...]
+    melanoma: np.ndarray
+    groups: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, keep: np.ndarray) -> LabelledImages:
+        chosen = np.flatnonzero(keep)
+        return LabelledImages(
+            tuple(self.paths[i] for i in chosen), self.melanoma[chosen], tuple(self.groups[i] for i in chosen)
+        )
+
+
+@dataclass(frozen=True)
+class ClassifierParts:
+    """Fit and selection parts per source; ``report`` parts are for measurement only."""
+
+    isic_fit: LabelledImages
+    isic_select: LabelledImages
+    ham_fit: LabelledImages
+    ham_select: LabelledImages
+    isic_report: LabelledImages
+    ham_report: LabelledImages
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"images": len(part), "melanoma": int(part.melanoma.sum())}
+            for name, part in vars(self).items()
+            if isinstance(part, LabelledImages)
+        }
+
+
+def from_isic(split: IsicSplit) -> LabelledImages:
+    return LabelledImages(split.image_paths, np.asarray(split.melanoma, np.float32), split.image_ids)
+
+
+def from_ham(folder: Path, part: str) -> LabelledImages:
+    ham = read_ham(folder, part)
+    return LabelledImages(ham.paths, np.asarray(ham.melanoma, np.float32), ham.lesion_ids)
+
+
+def selection_mask(images: LabelledImages, source: str) -> np.ndarray:
+    """True for the images whose group falls in the selection part (a stable hash of the group)."""
+    return np.array([held_out(f"{source}-selection/{group}", SELECTION_FRACTION) for group in images.groups])
+
+
+def split_isic(train: IsicSplit) -> tuple[IsicSplit, IsicSplit]:
+    """ISIC ``train/`` as (fit, selection) splits with masks: the same images as the classifier's parts."""
+    chosen = selection_mask(from_isic(train), "isic2017")
+    if len(chosen) >= 2 and (chosen.all() or not chosen.any()):
+        chosen[0] = not chosen[0]  # only tiny folders (smoke runs) need this: both parts non-empty
+
+    def pick(keep: np.ndarray) -> IsicSplit:
+        index = np.flatnonzero(keep)
+        return IsicSplit(
+            tuple(train.image_ids[i] for i in index),
+            tuple(train.image_paths[i] for i in index),
+            tuple(train.mask_paths[i] for i in index),
+            train.melanoma[index],
+            train.keratosis[index],
+        )
+
+    return pick(~chosen), pick(chosen)
+
+
+def classifier_parts(train: IsicSplit, val: IsicSplit, ham_folder: Path) -> ClassifierParts:
+    """Cut ISIC ``train/`` and the HAM10000 fit part into fit and selection parts."""
+    isic = from_isic(train)
+    ham = from_ham(ham_folder, "fit")
+    isic_select, ham_select = selection_mask(isic, "isic2017"), selection_mask(ham, "ham10000")
+    return ClassifierParts(
+        isic_fit=isic.subset(~isic_select),
+        isic_select=isic.subset(isic_select),
+        ham_fit=ham.subset(~ham_select),
+        ham_select=ham.subset(ham_select),
+        isic_report=from_isic(val),
+        ham_report=from_ham(ham_folder, "held_out"),
+    )
