@@ -83,10 +83,12 @@ def test_classifier_training_writes_model_and_card(isic_root: Path, tmp_path: Pa
     assert keras.models.load_model(out, compile=False).input_shape == (None, 32, 32, 3)
 
 
-def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recipe", [[], ["--select-on-val", "--full-resolution", "0", "--plain-augmentation"]])
+def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Path, recipe: list[str]) -> None:
     out = tmp_path / "segmenter.keras"
     train_segmenter.main(
         [
+            *recipe,
             "--data",
             str(isic_root),
             "--backbone-weights",
@@ -105,6 +107,9 @@ def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Pat
     )
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["input_size"] == 32 and "jaccard" in card["selection"]
+    # Version 1's recipe chooses on val/ (4 fixture images) and predicts at 1/2 resolution.
+    assert card["selection"]["data"].startswith("ISIC val/ (4 images)" if recipe else "ISIC train/ selection part")
+    assert ("full resolution" in card["architecture"]) != bool(recipe)
 
 
 def test_explanation_output_is_grad_cam_for_this_head() -> None:

@@ -124,7 +124,7 @@ def _selection_note(card: dict) -> str | None:
             f"{probe['ham_weight']} and C {probe['c']}, fine-tuned share {chosen['finetuned_share']}"
         )
     if "selection" in chosen:
-        return f"{chosen['selection']} on the ISIC train/ selection part"
+        return f"{chosen['selection']} on {chosen.get('data', 'the ISIC train/ selection part')}"
     return card.get("validation", {}).get("selection")
 
 
