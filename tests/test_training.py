@@ -81,6 +81,7 @@ def test_classifier_training_writes_model_and_card(isic_root: Path, tmp_path: Pa
     assert out.is_file() and card["input_size"] == 32
     assert 0.0 <= card["selection"]["selection_auc"] <= 1.0 and "isic_fit" in card["data"]["parts"]
     assert keras.models.load_model(out, compile=False).input_shape == (None, 32, 32, 3)
+    assert (tmp_path / ".checkpoints" / "classifier-finetuned.keras").is_file()  # what the ensemble step reads
 
 
 @pytest.mark.parametrize("recipe", [[], ["--select-on-val", "--full-resolution", "0", "--plain-augmentation"]])

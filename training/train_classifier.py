@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
 
     best = with_explanation(keras.models.load_model(args.out, compile=False))
     best.save(args.out)  # uncompiled (no optimizer state), with the class activation output
+    # The ensemble step starts from this copy: refresh it, or a rerun would ensemble the previous network.
+    best.save(checkpoint_dir / "classifier-finetuned.keras")
     card = {
         "name": "classifier",
         "version": f"{run_record(args, train, val)['date']}-mobilenetv2-{size}",
