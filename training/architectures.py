@@ -51,7 +51,6 @@ def build_classifier(
     image_size: int,
     backbone_weights: str | None = "imagenet",
     dropout: float = 0.3,
-    auxiliary: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """Build the binary melanoma classifier on a MobileNetV2 backbone.
 
@@ -60,8 +59,6 @@ def build_classifier(
         backbone_weights: ``"imagenet"`` (Keras download), a weights file path, or
             ``None`` / ``"none"`` for random initialisation.
         dropout: dropout rate before the final dense layer.
-        auxiliary: add a second sigmoid output, ``keratosis_probability``, trained as an
-            auxiliary task (the served model keeps only the melanoma output).
 
     Returns:
         ``(model, backbone)``; the model maps uint8-valued RGB to P(melanoma), and the
@@ -81,9 +78,6 @@ def build_classifier(
     pooled = layers.GlobalAveragePooling2D(name="pool")(features)
     pooled = layers.Dropout(dropout, name="dropout")(pooled)
     outputs = layers.Dense(1, activation="sigmoid", name="melanoma_probability")(pooled)
-    if auxiliary:
-        keratosis = layers.Dense(1, activation="sigmoid", name="keratosis_probability")(pooled)
-        return keras.Model(inputs, [outputs, keratosis], name="melanoma_classifier"), backbone
     return keras.Model(inputs, outputs, name="melanoma_classifier"), backbone
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from training.data import IsicSplit, read_split
@@ -71,18 +72,8 @@ def start_run(args: argparse.Namespace) -> tuple[IsicSplit, IsicSplit]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     train, val = read_split(args.data / "train"), read_split(args.data / "val")
     if args.limit:
-        train, val = _head(train, args.limit), _head(val, args.limit)
+        train, val = (split.subset(np.arange(min(args.limit, len(split)))) for split in (train, val))
     return train, val
-
-
-def _head(split: IsicSplit, count: int) -> IsicSplit:
-    return IsicSplit(
-        split.image_ids[:count],
-        split.image_paths[:count],
-        split.mask_paths[:count],
-        split.melanoma[:count],
-        split.keratosis[:count],
-    )
 
 
 def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> dict:

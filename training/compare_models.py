@@ -13,43 +13,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from tqdm import tqdm
 
 from app.inference import Predictor
-from app.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
+from training.evaluate import served_probabilities
 from training.ham import read_ham
-from training.metrics import bootstrap_auc
-
-
-def served_probabilities(predictor: Predictor, paths: tuple[Path, ...], batch_size: int = 32) -> np.ndarray:
-    side = predictor.classifier.card.input_size
-    rows = []
-    for start in tqdm(range(0, len(paths), batch_size), desc=predictor.classifier.card.version, file=sys.stderr):
-        batch = np.stack([prepare_image(path, side)[0] for path in paths[start : start + batch_size]])
-        rows.append(predictor.probabilities(batch)[0])
-    return np.concatenate(rows)
+from training.metrics import bootstrap_auc, bootstrap_interval
 
 
 def paired_auc_gain(
     truth: np.ndarray, old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed: int = 0
 ) -> dict[str, float | list[float]]:
     """AUC(new) - AUC(old) with a 95% percentile interval from resampling images jointly."""
-    rng = np.random.default_rng(seed)
-    gains = []
-    for _ in range(rounds):
-        pick = rng.integers(0, len(truth), len(truth))
-        if 0 < truth[pick].sum() < len(pick):
-            gains.append(roc_auc_score(truth[pick], new[pick]) - roc_auc_score(truth[pick], old[pick]))
-    low, high = np.percentile(gains, [2.5, 97.5])
-    gain = roc_auc_score(truth, new) - roc_auc_score(truth, old)
-    return {"gain": round(float(gain), 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+
+    def gain(pick: np.ndarray) -> float:
+        return roc_auc_score(truth[pick], new[pick]) - roc_auc_score(truth[pick], old[pick])
+
+    everything = np.arange(len(truth))
+    return {"gain": round(float(gain(everything)), 4), "ci95": bootstrap_interval(truth, gain, rounds, seed)}
 
 
 def main(argv: list[str] | None = None) -> None:

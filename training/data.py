@@ -27,6 +27,16 @@ class IsicSplit:
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def subset(self, index: np.ndarray) -> IsicSplit:
+        """The images at ``index`` (positions), in that order."""
+        return IsicSplit(
+            tuple(self.image_ids[i] for i in index),
+            tuple(self.image_paths[i] for i in index),
+            tuple(self.mask_paths[i] for i in index),
+            self.melanoma[index],
+            self.keratosis[index],
+        )
+
 
 def read_split(folder: Path) -> IsicSplit:
     """List an ISIC split folder, checking that every labelled image and mask exists."""
@@ -70,9 +80,9 @@ def _model_images(paths: tuple[Path, ...], side: int) -> tf.data.Dataset:
     return names.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def model_inputs(split: IsicSplit, side: int) -> np.ndarray:
-    """All images of a split as one uint8 NHWC array, through the shared preprocessing."""
-    return np.stack([image.numpy() for image in _model_images(split.image_paths, side)])
+def model_inputs(paths: Sequence[Path], side: int) -> np.ndarray:
+    """Image files as one uint8 NHWC array, through the shared preprocessing."""
+    return np.stack([image.numpy() for image in _model_images(tuple(paths), side)])
 
 
 def _model_masks(paths: tuple[Path, ...], side: int) -> tf.data.Dataset:
@@ -157,37 +167,6 @@ def resolution_jitter(image: tf.Tensor, smallest: float = 0.55, chance: float = 
         return tf.image.resize(shrunk, (side, side), method="bilinear")
 
     return tf.cond(tf.random.uniform(()) < chance, degrade, lambda: image)
-
-
-def balanced_weights(labels: np.ndarray) -> np.ndarray:
-    """Per-example weights that give both classes equal total weight (mean weight 1)."""
-    positives = max(float(labels.sum()), 1.0)
-    negatives = max(float(len(labels) - labels.sum()), 1.0)
-    return np.where(labels > 0.5, len(labels) / (2 * positives), len(labels) / (2 * negatives)).astype(np.float32)
-
-
-def classification_dataset(
-    split: IsicSplit, side: int, batch_size: int, *, training: bool, seed: int, auxiliary: bool = False
-) -> tf.data.Dataset:
-    """Batches of (RGB float in [0, 255], labels, class-balancing weights); augmented if training.
-
-    Labels and weights are melanoma only, or, with ``auxiliary``, (melanoma, seborrheic
-    keratosis) pairs in the order of the model's outputs.
-    """
-    images = _model_images(split.image_paths, side).cache()
-    if auxiliary:
-        labels = (split.melanoma, split.keratosis)
-        weights = tuple(balanced_weights(values) for values in labels)
-    else:
-        labels, weights = split.melanoma, balanced_weights(split.melanoma)
-    targets = tf.data.Dataset.from_tensor_slices((labels, weights))
-    dataset = tf.data.Dataset.zip(images, targets)
-    if training:
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.map(lambda x, t: (augment(x)[0], *t), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = dataset.map(lambda x, t: (tf.cast(x, tf.float32), *t))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def segmentation_dataset(

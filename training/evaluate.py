@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -88,16 +89,21 @@ def evaluate(predictor: Predictor, data: Path, batch_size: int) -> dict:
     }
 
 
+def served_probabilities(predictor: Predictor, paths: Sequence[Path], batch_size: int = 32) -> np.ndarray:
+    """The served (calibrated) melanoma probability of image files, through the shared preprocessing."""
+    side = predictor.classifier.card.input_size
+    rows = []
+    for start in tqdm(range(0, len(paths), batch_size), desc=predictor.classifier.card.version, file=sys.stderr):
+        batch = np.stack([prepare_image(path, side)[0] for path in paths[start : start + batch_size]])
+        rows.append(predictor.probabilities(batch)[0])
+    return np.concatenate(rows)
+
+
 def evaluate_ham(predictor: Predictor, folder: Path, batch_size: int) -> dict:
     """The served melanoma probability on the held-out HAM10000 lesions, scored like ISIC's."""
     ham = read_ham(folder, "held_out")
     truth = np.asarray(ham.melanoma, dtype=float)
-    side = predictor.classifier.card.input_size
-    probabilities = []
-    for start in tqdm(range(0, len(ham.paths), batch_size), desc="HAM10000 held out", unit="batch", file=sys.stderr):
-        batch = np.stack([prepare_image(path, side)[0] for path in ham.paths[start : start + batch_size]])
-        probabilities.append(predictor.probabilities(batch)[0])
-    probability = np.concatenate(probabilities)
+    probability = served_probabilities(predictor, ham.paths, batch_size)
     scores = classification_scores(truth, probability, predictor.classifier.card.threshold)
     return {
         **scores,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from isic_challenge_scoring import metrics
@@ -49,16 +51,26 @@ def classification_scores(truth: np.ndarray, probability: np.ndarray, threshold:
     }
 
 
-def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
-    """AUC with a 95% percentile bootstrap interval (resampling images)."""
+def bootstrap_interval(
+    labels: np.ndarray, statistic: Callable[[np.ndarray], float], rounds: int = 2000, seed: int = 0
+) -> list[float]:
+    """95% percentile bootstrap interval of ``statistic(picked image indices)``, resampling images.
+
+    Resamples holding only one class are skipped (no AUC exists for them).
+    """
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(rounds):
         pick = rng.integers(0, len(labels), len(labels))
         if 0 < labels[pick].sum() < len(pick):
-            samples.append(roc_auc_score(labels[pick], scores[pick]))
+            samples.append(statistic(pick))
     low, high = np.percentile(samples, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
+def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
+    """AUC with a 95% percentile bootstrap interval (resampling images)."""
     return {
         "auc": round(float(roc_auc_score(labels, scores)), 4),
-        "ci95": [round(float(low), 4), round(float(high), 4)],
+        "ci95": bootstrap_interval(labels, lambda pick: roc_auc_score(labels[pick], scores[pick]), rounds, seed),
     }

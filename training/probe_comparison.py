@@ -21,10 +21,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from app.preprocessing import prepare_image
@@ -33,7 +31,7 @@ from training.data import read_split
 from training.efficientnet_lite import build_efficientnet_lite
 from training.ham import read_ham
 from training.metrics import bootstrap_auc
-from training.probe_ensemble import imagenet_features
+from training.probe_ensemble import fit_probe, imagenet_features
 
 IMAGE_SIZE = 256
 C_GRID = (0.0003, 0.001, 0.003, 0.01)
@@ -52,10 +50,9 @@ def pooled(model: keras.Model, paths: tuple[Path, ...], batch_size: int = 32) ->
     return np.concatenate(rows)
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float):
-    scaler = StandardScaler().fit(features)
-    probe = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-    probe.fit(scaler.transform(features), labels, sample_weight=weights)
+def probe_scorer(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float):
+    """The decision function of ``fit_probe`` on raw feature rows."""
+    scaler, probe = fit_probe(features, labels, weights, c)
     return lambda rows: probe.decision_function(scaler.transform(rows))
 
 
@@ -68,7 +65,7 @@ def choose_c(
         aucs = []
         for fit, held in GroupKFold(5).split(features, labels, groups):
             held = held[isic[held]]
-            score = fit_probe(features[fit], labels[fit], weights[fit], c)
+            score = probe_scorer(features[fit], labels[fit], weights[fit], c)
             aucs.append(roc_auc_score(labels[held], score(features[held])))
         scores[c] = float(np.mean(aucs))
     return max(scores, key=scores.get)
@@ -100,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             weights = weights[: len(features)]
             groups = np.array([p.stem for p in train.image_paths] + (list(ham_fit.lesion_ids) if use_ham else []))
             c = choose_c(features, labels, weights, groups, np.arange(len(features)) < len(parts["train"]))
-            score = fit_probe(features, labels, weights, c)
+            score = probe_scorer(features, labels, weights, c)
             result = {
                 "c": c,
                 "isic_val": bootstrap_auc(np.asarray(val.melanoma), score(parts["val"])),

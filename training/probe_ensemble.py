@@ -22,13 +22,13 @@ import argparse
 import shlex
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
@@ -36,10 +36,10 @@ from app.model_card import read_card, write_card
 from training.architectures import _backbone_weights
 from training.cli import backbone_weights, existing_dir
 from training.cost import gflops
-from training.data import read_split
+from training.data import model_inputs, read_split
 from training.explainer import OUTPUTS
 from training.selection import classifier_parts
-from training.train_classifier import model_inputs_of, predict_probabilities
+from training.train_classifier import predict_probabilities, selection_score
 
 #: Frozen-backbone layers whose pooled activations feed the probe, with their grid stride.
 #: Nine layers from block 6 on: on the selection parts they gave mean AUC 0.840 against 0.833 for
@@ -65,8 +65,10 @@ SELECTION = ("isic_select", "ham_select")
 SHARED_UNTIL = "block_5_add"
 
 
-def imagenet_features(image_size: int, weights: str | None) -> keras.Model:
-    """The frozen ImageNet MobileNetV2, returning the probe layers' feature maps."""
+def imagenet_features(
+    image_size: int, weights: str | None, layer_names: Sequence[str] = tuple(name for name, _ in PROBE_LAYERS)
+) -> keras.Model:
+    """The frozen ImageNet MobileNetV2 on uint8-valued RGB, returning the named layers' feature maps."""
     inputs = keras.Input((image_size, image_size, 3), name="probe_image")
     base = keras.applications.MobileNetV2(
         input_shape=(image_size, image_size, 3),
@@ -75,7 +77,7 @@ def imagenet_features(image_size: int, weights: str | None) -> keras.Model:
         name="imagenet_backbone",
     )
     base.trainable = False
-    maps = keras.Model(base.input, [base.get_layer(name).output for name, _ in PROBE_LAYERS], name="imagenet_maps")
+    maps = keras.Model(base.input, [base.get_layer(name).output for name in layer_names], name="imagenet_maps")
     return keras.Model(inputs, maps(layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)), name="imagenet_features")
 
 
@@ -94,11 +96,6 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: 
     probe = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     probe.fit(scaler.transform(features), labels, sample_weight=weights)
     return scaler, probe
-
-
-def selection_auc(parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
-    """Mean AUC over the selection parts, given ``{name: (labels, scores)}``."""
-    return float(np.mean([roc_auc_score(labels, scores) for labels, scores in parts.values()]))
 
 
 def _split_at(model: keras.Model, layer_name: str, name: str) -> tuple[keras.Model, keras.Model]:
@@ -215,32 +212,33 @@ def main(argv: list[str] | None = None) -> None:
     parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
     extractor = imagenet_features(size, args.backbone_weights)
     names = ("isic_fit", "ham_fit", "isic_select", "ham_select")
-    images = {name: model_inputs_of(getattr(parts, name).paths, size) for name in names}
+    images = {name: model_inputs(getattr(parts, name).paths, size) for name in names}
     features = {name: pooled_features(extractor, images[name]) for name in names}
     labels = {name: getattr(parts, name).melanoma for name in names}
     fit_features = np.concatenate([features["isic_fit"], features["ham_fit"]])
     fit_labels = np.concatenate([labels["isic_fit"], labels["ham_fit"]])
 
-    probe_scores = {}
+    probes, probe_scores = {}, {}
     for ham_weight in HAM_WEIGHTS:
         weights = np.concatenate([np.ones(len(labels["isic_fit"])), np.full(len(labels["ham_fit"]), ham_weight)])
         for c in C_GRID:
-            scaler, probe = fit_probe(fit_features, fit_labels, weights, c)
+            scaler, probe = probes[(ham_weight, c)] = fit_probe(fit_features, fit_labels, weights, c)
             scored = {n: (labels[n], probe.decision_function(scaler.transform(features[n]))) for n in SELECTION}
-            probe_scores[(ham_weight, c)] = selection_auc(scored)
+            probe_scores[(ham_weight, c)] = selection_score(scored)["selection_auc"]
             print(f"probe HAM weight {ham_weight}, C={c}: selection AUC {probe_scores[(ham_weight, c)]:.4f}")
     ham_weight, c = max(probe_scores, key=probe_scores.get)
-    weights = np.concatenate([np.ones(len(labels["isic_fit"])), np.full(len(labels["ham_fit"]), ham_weight)])
-    scaler, probe = fit_probe(fit_features, fit_labels, weights, c)
+    scaler, probe = probes[(ham_weight, c)]
 
     probe_logits = {n: probe.decision_function(scaler.transform(features[n])) for n in SELECTION}
     tuned = {n: predict_probabilities(finetuned, images[n], 1) for n in SELECTION}
     tuned_logits = {n: np.log(np.clip(tuned[n], 1e-7, 1)) - np.log(np.clip(1 - tuned[n], 1e-7, 1)) for n in SELECTION}
     mix_scores = {}
     for share in FINETUNED_SHARES:
-        mixed = {n: (labels[n], share * tuned_logits[n] + (1 - share) * probe_logits[n]) for n in SELECTION}
-        mix_scores[share] = {n: round(float(roc_auc_score(*mixed[n])), 4) for n in SELECTION}
-        mix_scores[share]["mean"] = round(selection_auc(mixed), 4)
+        scores = selection_score(
+            {n: (labels[n], share * tuned_logits[n] + (1 - share) * probe_logits[n]) for n in SELECTION}
+        )
+        mix_scores[share] = {n: round(scores[f"{n}_auc"], 4) for n in SELECTION}
+        mix_scores[share]["mean"] = round(scores["selection_auc"], 4)
         print(f"fine-tuned share {share}: selection AUCs {mix_scores[share]}")
     share = max(mix_scores, key=lambda key: mix_scores[key]["mean"])
 

@@ -24,13 +24,11 @@ from keras import layers
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from training.architectures import _backbone_weights
 from training.cli import backbone_weights, existing_dir
-from training.data import read_split
+from training.data import model_inputs, read_split
 from training.efficientnet_lite import build_efficientnet_lite
-from training.probe_ensemble import fit_probe
+from training.probe_ensemble import fit_probe, imagenet_features
 from training.selection import classifier_parts
-from training.train_classifier import model_inputs_of
 
 IMAGE_SIZE = 224
 CANDIDATES = (
@@ -64,18 +62,6 @@ LITE_CANDIDATES = (
     "block14_add",
     "head_relu",
 )
-
-
-def mobilenet_maps(weights: str | None) -> keras.Model:
-    """Frozen ImageNet MobileNetV2 from uint8-valued RGB to the ``CANDIDATES`` feature maps."""
-    base = keras.applications.MobileNetV2(
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=_backbone_weights(weights)
-    )
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
-    maps = keras.Model(base.input, [base.get_layer(name).output for name in CANDIDATES])(
-        layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    )
-    return keras.Model(inputs, maps)
 
 
 def lite_maps(weights_npz: Path) -> keras.Model:
@@ -112,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         features = dict(np.load(args.cache))
     else:
         features = {}
-        maps = lite_maps(args.lite) if args.lite else mobilenet_maps(args.backbone_weights)
+        maps = lite_maps(args.lite) if args.lite else imagenet_features(IMAGE_SIZE, args.backbone_weights, CANDIDATES)
         for name in PARTS:
-            pooled = pooled_candidates(maps, model_inputs_of(getattr(parts, name).paths, IMAGE_SIZE))
+            pooled = pooled_candidates(maps, model_inputs(getattr(parts, name).paths, IMAGE_SIZE))
             features.update({f"{name}/{j}": values for j, values in enumerate(pooled)})
         if args.cache:
             np.savez(args.cache, **features)

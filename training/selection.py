@@ -77,18 +77,7 @@ def split_isic(train: IsicSplit) -> tuple[IsicSplit, IsicSplit]:
     chosen = selection_mask(from_isic(train), "isic2017")
     if len(chosen) >= 2 and (chosen.all() or not chosen.any()):
         chosen[0] = not chosen[0]  # only tiny folders (smoke runs) need this: both parts non-empty
-
-    def pick(keep: np.ndarray) -> IsicSplit:
-        index = np.flatnonzero(keep)
-        return IsicSplit(
-            tuple(train.image_ids[i] for i in index),
-            tuple(train.image_paths[i] for i in index),
-            tuple(train.mask_paths[i] for i in index),
-            train.melanoma[index],
-            train.keratosis[index],
-        )
-
-    return pick(~chosen), pick(chosen)
+    return train.subset(np.flatnonzero(~chosen)), train.subset(np.flatnonzero(chosen))
 
 
 def classifier_parts(train: IsicSplit, val: IsicSplit, ham_folder: Path) -> ClassifierParts:

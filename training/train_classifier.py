@@ -19,12 +19,11 @@ import numpy as np
 
 from app.model_card import write_card
 from app.postprocessing import flip_views, merge_views
-from app.preprocessing import prepare_image
 from training.architectures import build_classifier, unfreeze_from
 from training.callbacks import ProgressBar, ValidationCheckpoint
 from training.cli import existing_dir, run_record, start_run, training_parser
 from training.cost import gflops
-from training.data import mixed_classification_dataset
+from training.data import mixed_classification_dataset, model_inputs
 from training.explainer import with_explanation
 from training.metrics import classification_scores
 from training.selection import ClassifierParts, LabelledImages, classifier_parts, from_isic, selection_mask
@@ -36,11 +35,6 @@ HAM_SOURCE = (
     "HAM10000 (Tschandl et al., Sci. Data 2018, doi:10.1038/sdata.2018.161), CC BY-NC-SA 4.0: "
     "models trained on it inherit the non-commercial, share-alike terms"
 )
-
-
-def model_inputs_of(paths: tuple, side: int) -> np.ndarray:
-    """uint8 NHWC array of image files through the shared preprocessing."""
-    return np.stack([prepare_image(path, side)[0] for path in paths])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -132,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     train_data = mixed_classification_dataset(sources, size, args.batch_size, seed=args.seed)
     # An epoch is one pass over the ISIC fit images, plus the HAM10000 images mixed in with them.
     steps = int(np.ceil(len(isic_fit) / isic_share / args.batch_size))
-    selection = {name: (model_inputs_of(part.paths, size), part) for name, part in selection_parts.items() if len(part)}
+    selection = {name: (model_inputs(part.paths, size), part) for name, part in selection_parts.items() if len(part)}
     checkpoint_dir = args.out.parent / ".checkpoints"
     score = _scorer(selection, args.test_time_views)
     model, backbone = build_classifier(size, args.backbone_weights)

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     train_data = segmentation_dataset(
         fit, size, args.batch_size, training=True, seed=args.seed, other_clinics=other_clinics
     )
-    select_images = model_inputs(select, size)
+    select_images = model_inputs(select.image_paths, size)
     select_truth = [load_mask(path) for path in select.mask_paths]
     select_sizes = [(truth.shape[1], truth.shape[0]) for truth in select_truth]
 
