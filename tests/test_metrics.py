@@ -85,3 +85,27 @@ def test_platt_scaling_and_operating_point() -> None:
     threshold = threshold_for_sensitivity(truth, probability, 0.9)
     assert (probability[truth == 1] >= threshold).mean() >= 0.9
     assert (probability[truth == 1] >= threshold + 1e-9).mean() < 0.9
+
+
+def test_paired_mean_gain_is_the_difference_of_means_with_an_interval_around_it() -> None:
+    from training.compare_models import paired_mean_gain
+
+    rng = np.random.default_rng(0)
+    old = rng.uniform(0.5, 0.9, 200)
+    result = paired_mean_gain(old, old + 0.05 + rng.normal(0, 0.01, 200), rounds=300)
+    low, high = result["ci95"]
+    assert result["gain"] == pytest.approx(0.05, abs=0.005) and low < result["gain"] < high and high - low < 0.01
+    assert paired_mean_gain(old, old, rounds=50) == {"gain": 0.0, "ci95": [0.0, 0.0]}
+
+
+def test_comparing_the_committed_segmenter_with_itself_finds_no_gain(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.conftest import ISIC_FIXTURES, MODELS_DIR
+    from training import compare_models
+
+    models, data = str(MODELS_DIR), str(ISIC_FIXTURES)
+    compare_models.main(["--old", models, "--new", models, "--data", data, "--only", "segmenter"])
+    report = json.loads(capsys.readouterr().out)["isic_val_segmentation"]
+    assert report["images"] == 4 and 0.5 < report["jaccard"]["old"] == report["jaccard"]["new"] <= 1.0
+    assert report["threshold_jaccard"]["new_minus_old"] == {"gain": 0.0, "ci95": [0.0, 0.0]}

@@ -113,6 +113,34 @@ def test_segmenter_training_writes_model_and_card(isic_root: Path, tmp_path: Pat
     assert ("full resolution" in card["architecture"]) != bool(recipe)
 
 
+def test_segmenter_refit_continues_a_chosen_model_on_all_of_train(isic_root: Path, tmp_path: Path) -> None:
+    common = ["--data", str(isic_root), "--backbone-weights", "none", "--image-size", "32", "--batch-size", "4"]
+    first = tmp_path / "first" / "segmenter.keras"
+    train_segmenter.main([*common, "--epochs", "1", "--average-last", "1", "--out", str(first)])
+    out = tmp_path / "refit" / "segmenter.keras"
+    train_segmenter.main([*common, "--initial-model", str(first), "--refit-epochs", "2", "--out", str(out)])
+
+    card = json.loads(out.with_suffix(".json").read_text())
+    first_card = json.loads(first.with_suffix(".json").read_text())
+    assert card["selection"]["stage_1"] == first_card["selection"]
+    assert "2 epochs on all 4 train/ images" in card["selection"]["refit"]
+    assert (
+        card["training"]["refit_epochs"] == 2
+        and card["training"]["stage_1_command"] == first_card["training"]["command"]
+    )
+    assert sorted(p.name for p in (out.parent / ".checkpoints").glob("segmenter-refit-*")) == [
+        "segmenter-refit-epoch001.weights.h5",
+        "segmenter-refit-epoch002.weights.h5",
+    ]
+    before, after = (keras.models.load_model(path, compile=False) for path in (first, out))
+    assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights(), strict=True))
+
+
+def test_segmenter_refit_needs_epochs() -> None:
+    with pytest.raises(SystemExit):
+        train_segmenter.parse_args(["--data", ".", "--initial-model", "x.keras"])
+
+
 def test_explanation_output_is_grad_cam_for_this_head() -> None:
     import tensorflow as tf
 
@@ -178,3 +206,11 @@ def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
     np.testing.assert_allclose(
         activation.mean(axis=(1, 2, 3)), (tuned_logit + probe_logit) / 2 - bias, rtol=1e-3, atol=1e-3
     )
+
+
+def test_evaluation_names_how_a_refit_segmenter_was_chosen() -> None:
+    from training.evaluate import _selection_note
+
+    stage_1 = {"epoch": 13, "selection": "best epoch (13)", "data": "ISIC train/ selection part (403 images)"}
+    note = _selection_note({"selection": {"stage_1": stage_1, "refit": "then 10 epochs on all of train/"}})
+    assert note == "best epoch (13) on ISIC train/ selection part (403 images); then 10 epochs on all of train/"

@@ -129,6 +129,8 @@ def _selection_note(card: dict) -> str | None:
             f"all on the selection parts: fine-tuned member {chosen['finetuned_epoch']}, probe HAM weight "
             f"{probe['ham_weight']} and C {probe['c']}, fine-tuned share {chosen['finetuned_share']}"
         )
+    if "refit" in chosen:
+        return f"{_selection_note({'selection': chosen['stage_1']})}; {chosen['refit']}"
     if "selection" in chosen:
         return f"{chosen['selection']} on {chosen.get('data', 'the ISIC train/ selection part')}"
     return card.get("validation", {}).get("selection")

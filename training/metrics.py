@@ -11,8 +11,8 @@ from isic_challenge_scoring.confusion import create_binary_confusion_matrix
 from sklearn.metrics import roc_auc_score
 
 
-def segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> dict[str, float]:
-    """Macro-average the per-image ISIC segmentation metrics over 0/255 mask pairs."""
+def per_image_segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> pd.DataFrame:
+    """The ISIC segmentation metrics of each 0/255 mask pair, one row per image."""
     if len(truths) != len(predictions) or not truths:
         raise ValueError(f"Need equal, non-zero numbers of masks. Received {len(truths)} and {len(predictions)}")
     rows = []
@@ -30,7 +30,12 @@ def segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray])
                 "accuracy": metrics.binary_accuracy(matrix),
             }
         )
-    return {name: float(value) for name, value in pd.DataFrame(rows).mean().items()}
+    return pd.DataFrame(rows)
+
+
+def segmentation_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> dict[str, float]:
+    """Macro-average the per-image ISIC segmentation metrics over 0/255 mask pairs."""
+    return {name: float(value) for name, value in per_image_segmentation_scores(truths, predictions).mean().items()}
 
 
 def classification_scores(truth: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
@@ -52,17 +57,21 @@ def classification_scores(truth: np.ndarray, probability: np.ndarray, threshold:
 
 
 def bootstrap_interval(
-    labels: np.ndarray, statistic: Callable[[np.ndarray], float], rounds: int = 2000, seed: int = 0
+    statistic: Callable[[np.ndarray], float],
+    count: int,
+    rounds: int = 2000,
+    seed: int = 0,
+    labels: np.ndarray | None = None,
 ) -> list[float]:
-    """95% percentile bootstrap interval of ``statistic(picked image indices)``, resampling images.
+    """95% percentile bootstrap interval of ``statistic(picked image indices)``, resampling ``count`` images.
 
-    Resamples holding only one class are skipped (no AUC exists for them).
+    With class ``labels``, resamples holding only one class are skipped (no AUC exists for them).
     """
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(rounds):
-        pick = rng.integers(0, len(labels), len(labels))
-        if 0 < labels[pick].sum() < len(pick):
+        pick = rng.integers(0, count, count)
+        if labels is None or 0 < labels[pick].sum() < len(pick):
             samples.append(statistic(pick))
     low, high = np.percentile(samples, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
@@ -72,5 +81,7 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int = 2000, se
     """AUC with a 95% percentile bootstrap interval (resampling images)."""
     return {
         "auc": round(float(roc_auc_score(labels, scores)), 4),
-        "ci95": bootstrap_interval(labels, lambda pick: roc_auc_score(labels[pick], scores[pick]), rounds, seed),
+        "ci95": bootstrap_interval(
+            lambda pick: roc_auc_score(labels[pick], scores[pick]), len(labels), rounds, seed, labels
+        ),
     }
