@@ -20,10 +20,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from app.inference import Predictor
-from app.preprocessing import decode_image
 from training.cli import existing_dir
 from training.data import IsicSplit, load_mask, read_split
-from training.evaluate import served_probabilities
+from training.evaluate import served_analyses, served_probabilities
 from training.ham import read_ham
 from training.metrics import bootstrap_auc, bootstrap_interval, per_image_segmentation_scores
 
@@ -55,22 +54,13 @@ def paired_mean_gain(old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed:
     return {"gain": round(gain(np.arange(len(old))), 4), "ci95": bootstrap_interval(gain, len(old), rounds, seed)}
 
 
-def served_masks(predictor: Predictor, split: IsicSplit, batch_size: int = 16) -> list[np.ndarray]:
-    """The served 0/255 lesion masks of a labelled ISIC folder, at each photo's size."""
-    masks = []
-    for start in range(0, len(split), batch_size):
-        photos = [decode_image(path) for path in split.image_paths[start : start + batch_size]]
-        masks.extend(analysis.mask for analysis in predictor.analyze_batch(photos))
-    return masks
-
-
 def compare_segmenters(predictors: dict[str, Predictor], isic: IsicSplit) -> dict:
     """Mean and thresholded Jaccard of the ``old`` and ``new`` served masks, with the paired gain."""
     truth = [load_mask(path) for path in isic.mask_paths]
-    scores = {
-        version: per_image_segmentation_scores(truth, served_masks(predictor, isic))
-        for version, predictor in predictors.items()
-    }
+    scores = {}
+    for version, predictor in predictors.items():
+        masks = [analysis.mask for analysis in served_analyses(predictor, isic.image_paths)]
+        scores[version] = per_image_segmentation_scores(truth, masks)
     report: dict = {"images": len(truth)}
     for metric in SEGMENTATION_METRICS:
         old, new = (scores[version][metric].to_numpy() for version in ("old", "new"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.inference import Predictor
+from app.inference import Analysis, Predictor
 from app.model_card import read_card, write_card
 from app.preprocessing import decode_image, prepare_image
 from training.cli import existing_dir
@@ -62,15 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def evaluate(predictor: Predictor, data: Path, batch_size: int) -> dict:
     """Run the predictor over a labelled folder and return the ISIC metrics."""
     split = read_split(data)
-    probabilities, predicted_masks, truth_masks = [], [], []
-    with tqdm(total=len(split), desc="evaluating", unit="image", file=sys.stderr) as progress:
-        for start in range(0, len(split), batch_size):
-            paths = split.image_paths[start : start + batch_size]
-            for analysis in predictor.analyze_batch([decode_image(path) for path in paths]):
-                probabilities.append(analysis.probability)
-                predicted_masks.append(analysis.mask)
-            truth_masks.extend(load_mask(path) for path in split.mask_paths[start : start + batch_size])
-            progress.update(len(paths))
+    analyses = served_analyses(predictor, split.image_paths, batch_size)
+    probabilities = [analysis.probability for analysis in analyses]
+    predicted_masks = [analysis.mask for analysis in analyses]
+    truth_masks = [load_mask(path) for path in split.mask_paths]
     card = predictor.classifier.card
     classification = classification_scores(split.melanoma, probabilities, card.threshold)
     interval = bootstrap_auc(split.melanoma, np.asarray(probabilities))["ci95"]
@@ -87,6 +82,17 @@ def evaluate(predictor: Predictor, data: Path, batch_size: int) -> dict:
         "date": date.today().isoformat(),
         "models": predictor.model_versions,
     }
+
+
+def served_analyses(predictor: Predictor, paths: Sequence[Path], batch_size: int = 16) -> list[Analysis]:
+    """The served analyses (probability, full-size mask, ...) of image files, a batch at a time."""
+    analyses: list[Analysis] = []
+    with tqdm(total=len(paths), desc="evaluating", unit="image", file=sys.stderr) as progress:
+        for start in range(0, len(paths), batch_size):
+            batch = paths[start : start + batch_size]
+            analyses.extend(predictor.analyze_batch([decode_image(path) for path in batch]))
+            progress.update(len(batch))
+    return analyses
 
 
 def served_probabilities(predictor: Predictor, paths: Sequence[Path], batch_size: int = 32) -> np.ndarray:
