@@ -13,9 +13,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so slow leaks cannot accumulate.
+# Recycle workers now and then so slow leaks cannot accumulate. A recycling worker answers
+# the connections it has already accepted with the pinned gunicorn 27.0.1 (23.0.0's gthread
+# worker reset some of them: bench/load.py's recycling run, tests/test_faults.py).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
-max_requests_jitter = 100 if max_requests else 0
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "100")) if max_requests else 0
 # Request line / header limits (gunicorn's own guards against huge headers).
 limit_request_line = 4094
 limit_request_fields = 50
@@ -25,6 +27,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 raw_env = ["TF_CPP_MIN_LOG_LEVEL=2"]
+# No runtime control socket (gunicorn >= 25.1): nothing here uses gunicornc, and its default
+# path in $HOME would be shared by every instance on the host and unwritable in the container.
+control_socket_disable = True
 # One inference thread per worker: with a worker per core, concurrent requests use every
 # core instead of fighting over them (set LESION_INFERENCE_THREADS to trade back for latency).
 os.environ.setdefault("LESION_INFERENCE_THREADS", "1")

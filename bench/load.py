@@ -4,7 +4,8 @@
 
 Runs, in order: a soak at the given concurrency (zero 5xx expected, p50/p95/p99, worker RSS
 before and after), a slow client sending its body byte by byte while others are served, a
-worker killed with SIGKILL under load, and SIGTERM while a request is in flight. Writes
+worker killed with SIGKILL under load, workers recycled every few requests (max_requests)
+under load, and SIGTERM while a request is in flight. Writes
 bench/LOAD_RESULTS.md.
 """
 
@@ -137,6 +138,26 @@ def kill_worker_run(server: Server, data: bytes, requests_after: int = 20) -> di
     }
 
 
+def recycle_run(data: bytes, requests_total: int = 200, max_requests: int = 5, concurrency: int = 4) -> dict:
+    """Recycle workers every ``max_requests`` requests (no jitter) under load; none may be dropped."""
+    server = start_server(GUNICORN_MAX_REQUESTS=str(max_requests), GUNICORN_MAX_REQUESTS_JITTER="0")
+    try:
+        server.wait_ready()
+        with ThreadPoolExecutor(concurrency) as pool:
+            outcomes = list(pool.map(lambda _: post_image(server.url, data), range(requests_total)))
+    finally:
+        server.stop()
+    statuses = Counter(status for status, _ in outcomes)
+    return {
+        "requests": requests_total,
+        "concurrency": concurrency,
+        "max_requests": max_requests,
+        "recycles": server.output().count("Autorestarting worker"),
+        "statuses": dict(statuses),
+        "failed": requests_total - statuses.get(200, 0),
+    }
+
+
 def sigterm_drain_run(data: bytes) -> dict:
     """SIGTERM the master while a request's body is still arriving; it must still be answered."""
     server = start_server(workers=1)
@@ -187,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         killed = kill_worker_run(server, data)
     finally:
         server.stop()
+    recycled = recycle_run(data, requests_total=1000)
     drained = sigterm_drain_run(data)
     survivors = [pid for pid in rss_before if pid in rss_after]
     growth = max((rss_after[pid] / rss_before[pid] - 1 for pid in survivors), default=float("nan"))
@@ -219,6 +241,12 @@ def main(argv: list[str] | None = None) -> None:
         f"- in-flight requests that failed: {killed['failed_during_kill']} of 8",
         f"- requests after the kill answered 200: {killed['ok_after_kill']} of {killed['requests_after_kill']}; "
         f"workers before/after: {killed['killed_worker']} -> {killed['workers_after']}",
+        "",
+        f"## Worker recycling: a worker restarts every {recycled['max_requests']} requests",
+        "",
+        f"- {recycled['requests']} requests at concurrency {recycled['concurrency']}, "
+        f"{recycled['recycles']} worker restarts: statuses {recycled['statuses']}, "
+        f"{recycled['failed']} failed or reset",
         "",
         "## SIGTERM with a request in flight",
         "",

@@ -11,7 +11,7 @@ import re
 import pytest
 import requests
 
-from bench.load import FIXTURE, kill_worker_run, sigterm_drain_run, slow_client_run, soak
+from bench.load import FIXTURE, kill_worker_run, recycle_run, sigterm_drain_run, slow_client_run, soak
 from bench.server import ready_server
 
 IMAGE = FIXTURE.read_bytes()
@@ -38,6 +38,12 @@ def test_killed_worker_is_replaced(server) -> None:
     result = kill_worker_run(server, IMAGE, requests_after=6)
     assert result["ok_after_kill"] == result["requests_after_kill"], result
     assert result["killed_worker"] not in result["workers_after"] and len(result["workers_after"]) == 2
+
+
+def test_recycled_workers_drop_no_request() -> None:
+    result = recycle_run(IMAGE, requests_total=120, max_requests=3)
+    assert result["recycles"] >= 10, result
+    assert result["failed"] == 0, result
 
 
 def test_sigterm_drains_the_request_in_flight() -> None:

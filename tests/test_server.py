@@ -53,3 +53,9 @@ def test_refuses_to_start_without_a_sound_model(tmp_path: Path, damage: str) -> 
     problem = [line for line in output.splitlines() if "cannot start" in line]
     assert len(problem) == 1 and "classifier.keras" in problem[0]
     assert "Traceback" not in output
+
+
+def test_no_runtime_control_socket(server) -> None:
+    # gunicorn >= 25.1 opens one in $HOME unless told not to: shared by every instance on a
+    # host and unwritable under the container's read-only root.
+    assert "control socket" not in server.output().lower()
