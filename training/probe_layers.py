@@ -8,13 +8,15 @@ For each candidate layer set, HAM10000 weight and C: a probe fitted on the fit p
 ``training.selection`` and its AUC on the ISIC and HAM10000 selection parts. ISIC ``val/``
 and the held-out HAM10000 lesions are not read. ``training.probe_ensemble.PROBE_LAYERS`` is
 the set that won here. ``--lite`` probes an EfficientNet-Lite's block outputs the same way,
-for a like-for-like comparison of backbones. Writes a JSON report.
+for a like-for-like comparison of backbones; ``--image-size`` probes at another input size
+(e.g. a larger backbone at the size that fits the FLOP budget). Writes a JSON report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from datetime import date
 from pathlib import Path
 
@@ -51,23 +53,22 @@ LAYER_SETS = {
     "middle_seven": (1, 2, 3, 4, 5, 6, 8),
 }
 PARTS = ("isic_fit", "ham_fit", "isic_select", "ham_select")
-#: EfficientNet-Lite block outputs at 1/16 and 1/32 and its head: the counterpart of ``all_nine``.
-LITE_CANDIDATES = (
-    "block6_add",
-    "block7_add",
-    "block9_add",
-    "block10_add",
-    "block12_add",
-    "block13_add",
-    "block14_add",
-    "head_relu",
-)
 
 
-def lite_maps(weights_npz: Path) -> keras.Model:
-    """Frozen ImageNet EfficientNet-Lite from uint8-valued RGB to ``LITE_CANDIDATES`` (its own scaling inside)."""
-    base = build_efficientnet_lite(weights_npz, (IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False)
-    return keras.Model(base.input, [base.get_layer(name).output for name in LITE_CANDIDATES])
+def lite_maps(weights_npz: Path, side: int = IMAGE_SIZE) -> keras.Model:
+    """Frozen ImageNet EfficientNet-Lite from uint8-valued RGB to its candidate maps (its own scaling inside).
+
+    The candidates, the counterpart of ``all_nine``: every residual block output at 1/16 and
+    1/32 of the input, then the head (Lite0: blocks 6, 7, 9, 10, 12, 13, 14 and the head).
+    """
+    base = build_efficientnet_lite(weights_npz, (side, side, 3), include_top=False)
+    grid_at_16 = math.ceil(side / 16)  # "same" padding rounds up
+    deep = [
+        layer.name
+        for layer in base.layers
+        if layer.name.startswith("block") and layer.name.endswith("_add") and layer.output.shape[1] <= grid_at_16
+    ]
+    return keras.Model(base.input, [base.get_layer(name).output for name in [*deep, "head_relu"]])
 
 
 def pooled_candidates(maps_model: keras.Model, images: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
@@ -89,29 +90,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbone-weights", type=backbone_weights, default="imagenet")
     parser.add_argument("--cache", type=Path, default=None, help="npz to keep the features in between runs")
     parser.add_argument(
-        "--lite", type=Path, default=None, help="EfficientNet-Lite .npz: probe its LITE_CANDIDATES instead"
+        "--lite", type=Path, default=None, help="EfficientNet-Lite .npz: probe its block outputs instead"
     )
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="input side in pixels")
     parser.add_argument("--out", type=Path, default=Path("docs/probe_layers.json"))
     args = parser.parse_args(argv)
     parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
+    maps = (
+        lite_maps(args.lite, args.image_size)
+        if args.lite
+        else imagenet_features(args.image_size, args.backbone_weights, CANDIDATES)
+    )
     if args.cache and args.cache.is_file():
         features = dict(np.load(args.cache))
     else:
         features = {}
-        maps = lite_maps(args.lite) if args.lite else imagenet_features(IMAGE_SIZE, args.backbone_weights, CANDIDATES)
         for name in PARTS:
-            pooled = pooled_candidates(maps, model_inputs(getattr(parts, name).paths, IMAGE_SIZE))
+            pooled = pooled_candidates(maps, model_inputs(getattr(parts, name).paths, args.image_size))
             features.update({f"{name}/{j}": values for j, values in enumerate(pooled)})
         if args.cache:
             np.savez(args.cache, **features)
     labels = {name: getattr(parts, name).melanoma for name in PARTS}
-    candidates = LITE_CANDIDATES if args.lite else CANDIDATES
-    layer_sets = {"all_eight": tuple(range(len(LITE_CANDIDATES)))} if args.lite else LAYER_SETS
+    candidates = tuple(maps.output_names) if args.lite else CANDIDATES
+    layer_sets = {f"all_{len(candidates)}": tuple(range(len(candidates)))} if args.lite else LAYER_SETS
     backbone = args.lite.stem if args.lite else "mobilenet_v2_imagenet"
     report = {
         "date": date.today().isoformat(),
         "backbone": backbone,
-        "image_size": IMAGE_SIZE,
+        "image_size": args.image_size,
         "candidates": candidates,
         "results": {},
     }
