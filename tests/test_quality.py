@@ -112,3 +112,19 @@ def test_page_gives_the_reason_and_no_probability(client) -> None:
     html = response.get_data(as_text=True)
     assert 'id="quality-warning"' in html and "not look like a photo of skin" in html
     assert 'id="probability"' not in html and 'id="label"' not in html and 'id="band"' not in html
+
+
+def test_fitting_the_gate_without_the_wallpapers_stops_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from training import quality_gate
+
+    monkeypatch.setattr(negatives, "WALLPAPER_DIRS", (tmp_path / "backgrounds",))
+    assert negatives.installed_wallpapers() == []
+    with pytest.raises(SystemExit) as stopped:
+        quality_gate.main(["--data", str(tmp_path), "--ham", str(tmp_path), "--models", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "apt-get install gnome-backgrounds mate-backgrounds" in capsys.readouterr().err
+    (tmp_path / "backgrounds" / "nature").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "backgrounds" / "nature" / "lake.jpg")
+    assert [p.name for p in negatives.installed_wallpapers()] == ["lake.jpg"]

@@ -208,9 +208,38 @@ def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
     )
 
 
-def test_evaluation_names_how_a_refit_segmenter_was_chosen() -> None:
+def test_probe_classifier_is_the_probe_on_the_frozen_features() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from training.probe_ensemble import build_probe_classifier, imagenet_features
+
+    rng = np.random.default_rng(2)
+    features = imagenet_features(96, None)
+    width = sum(int(m.shape[-1]) for m in features.outputs)
+    rows = rng.normal(size=(40, width))
+    scaler = StandardScaler().fit(rows)
+    probe = LogisticRegression(max_iter=500).fit(scaler.transform(rows), np.arange(40) % 2)
+    classifier = build_probe_classifier(features, scaler, probe)
+    assert classifier.input_shape == (None, 96, 96, 3)
+    assert gflops(classifier) == pytest.approx(gflops(features), rel=0.01)  # nothing runs twice
+
+    image = rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    probability, pooled, activation = (np.asarray(o) for o in classifier(image))
+    probe_input = np.concatenate([np.asarray(m).mean(axis=(1, 2)) for m in features(image)], axis=1)
+    np.testing.assert_allclose(pooled, probe_input, rtol=1e-5, atol=1e-5)
+    logit = probe.decision_function(scaler.transform(probe_input))
+    np.testing.assert_allclose(probability[:, 0], 1 / (1 + np.exp(-logit)), rtol=1e-4, atol=1e-5)
+    assert activation.shape == (2, 3, 3, 1)
+    bias = probe.intercept_[0] - (scaler.mean_ / np.sqrt(scaler.var_)) @ probe.coef_[0]
+    np.testing.assert_allclose(activation.mean(axis=(1, 2, 3)), logit - bias, rtol=1e-3, atol=1e-3)
+
+
+def test_evaluation_names_how_a_model_was_chosen() -> None:
     from training.evaluate import _selection_note
 
     stage_1 = {"epoch": 13, "selection": "best epoch (13)", "data": "ISIC train/ selection part (403 images)"}
     note = _selection_note({"selection": {"stage_1": stage_1, "refit": "then 10 epochs on all of train/"}})
     assert note == "best epoch (13) on ISIC train/ selection part (403 images); then 10 epochs on all of train/"
+    probe_only = {"selection": {"probe": {"ham_weight": 0.25, "c": 0.001}, "scores": {"mean": 0.85}}}
+    assert _selection_note(probe_only) == "all on the selection parts: probe HAM weight 0.25 and C 0.001"

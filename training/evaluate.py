@@ -135,6 +135,9 @@ def _selection_note(card: dict) -> str | None:
             f"all on the selection parts: fine-tuned member {chosen['finetuned_epoch']}, probe HAM weight "
             f"{probe['ham_weight']} and C {probe['c']}, fine-tuned share {chosen['finetuned_share']}"
         )
+    if "probe" in chosen:
+        probe = chosen["probe"]
+        return f"all on the selection parts: probe HAM weight {probe['ham_weight']} and C {probe['c']}"
     if "refit" in chosen:
         return f"{_selection_note({'selection': chosen['stage_1']})}; {chosen['refit']}"
     if "selection" in chosen:

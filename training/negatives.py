@@ -88,14 +88,23 @@ def installed_photos(max_side: int = 1024) -> Iterator[tuple[str, str, np.ndarra
     for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png"):
         with Image.open(matplotlib.cbook.get_sample_data(name, asfileobj=False)) as image:
             yield "matplotlib", name, as_rgb(np.asarray(image.convert("RGB")))
-    for folder in WALLPAPER_DIRS:
-        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-            if path.suffix.lower() in _RASTER_SUFFIXES:
-                with Image.open(path) as image:
-                    image.draft("RGB", (max_side, max_side))
-                    image = image.convert("RGB")
-                    image.thumbnail((max_side, max_side))
-                    yield f"wallpaper:{path.parent.name}", path.stem, np.asarray(image)
+    for path in installed_wallpapers():
+        with Image.open(path) as image:
+            image.draft("RGB", (max_side, max_side))
+            image = image.convert("RGB")
+            image.thumbnail((max_side, max_side))
+            yield f"wallpaper:{path.parent.name}", path.stem, np.asarray(image)
+
+
+def installed_wallpapers() -> list[Path]:
+    """The raster wallpapers under ``WALLPAPER_DIRS`` (none when the Debian packages are missing)."""
+    return [
+        path
+        for folder in WALLPAPER_DIRS
+        if folder.is_dir()
+        for path in sorted(folder.rglob("*"))
+        if path.suffix.lower() in _RASTER_SUFFIXES
+    ]
 
 
 def face_crops(rgb: np.ndarray) -> list[np.ndarray]:

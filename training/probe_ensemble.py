@@ -13,7 +13,10 @@ the two members' weights, are chosen on the selection parts (mean of the ISIC an
 AUCs). ISIC ``val/`` and the held-out HAM10000 lesions are never read here.
 
 Reads and rewrites ``models/classifier.keras`` (keeping the fine-tuned model as
-``models/.checkpoints/classifier-finetuned.keras``) and updates the card.
+``models/.checkpoints/classifier-finetuned.keras``) and updates the card. With
+``--probe-only [--image-size N]`` the probe alone becomes the classifier (at N px; no
+fine-tuned model needed): a candidate that the shipped ensemble beat on the report sets at
+288 px (README, card ``probe_288_candidate``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import keras
@@ -151,18 +155,8 @@ def build_ensemble(
     tuned_logit = tuned_logit_layer(tuned_pooled)
     tuned_logit_layer.set_weights(dense.get_weights())
 
-    maps = frozen_tail(shared)
-    pooled = layers.Concatenate(name="probe_pooled")(
-        [layers.GlobalAveragePooling2D(name=f"probe_pool_{i}")(m) for i, m in enumerate(maps)]
-    )
-    scale = np.sqrt(scaler.var_)
-    weights = probe.coef_[0] / scale  # fold the standardisation into the probe's weights
-    bias = probe.intercept_[0] - float((scaler.mean_ / scale) @ probe.coef_[0])
-    probe_layer = layers.Dense(1, name="probe_logit")
-    probe_logit = probe_layer(pooled)
-    probe_layer.set_weights([weights[:, None].astype(np.float32), np.array([bias], np.float32)])
-
     mix = (finetuned_weight, 1.0 - finetuned_weight)
+    pooled, probe_logit, probe_parts = _probe_head(frozen_tail(shared), scaler, probe, mix[1])
     logit = layers.Add(name="ensemble_logit")(
         [
             layers.Rescaling(mix[0], name="finetuned_share")(tuned_logit),
@@ -170,21 +164,52 @@ def build_ensemble(
         ]
     )
     probability = layers.Activation("sigmoid", name="melanoma_probability")(logit)
+    parts = [_cam(tuned_maps, dense.get_weights()[0][:, 0] * mix[0], "cam_finetuned"), *probe_parts]
+    activation = layers.Add(name="class_activation")(parts)
+    return keras.Model(inputs, [probability, pooled, activation], name="melanoma_ensemble")
 
-    # Class activation: each linear-on-GAP head's logit is the mean of a map of per-position
-    # contributions; pooling the 1/16 maps to the 1/32 grid keeps that mean, so the sum below
-    # is exactly the ensemble logit's decomposition (Grad-CAM for these heads).
-    parts = [_cam(tuned_maps, dense.get_weights()[0][:, 0] * mix[0], "cam_finetuned")]
-    offset = 0
+
+def build_probe_classifier(features: keras.Model, scaler: StandardScaler, probe: LogisticRegression) -> keras.Model:
+    """The probe alone as the served classifier: probability, frozen ImageNet pooled features, CAM.
+
+    ``features`` is ``imagenet_features(size, ...)``; the model takes uint8-valued RGB at that size.
+    """
+    size = int(features.input_shape[1])
+    inputs = keras.Input((size, size, 3), name="image")
+    scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_unit_range")(inputs)
+    pooled, logit, parts = _probe_head(features.get_layer("imagenet_maps")(scaled), scaler, probe, 1.0)
+    probability = layers.Activation("sigmoid", name="melanoma_probability")(logit)
+    activation = layers.Add(name="class_activation")(parts)
+    return keras.Model(inputs, [probability, pooled, activation], name="melanoma_probe")
+
+
+def _probe_head(
+    maps: Sequence[keras.KerasTensor], scaler: StandardScaler, probe: LogisticRegression, share: float
+) -> tuple[keras.KerasTensor, keras.KerasTensor, list[keras.KerasTensor]]:
+    """(pooled features, probe logit, its class-activation parts scaled by ``share``) on the probe layers' maps.
+
+    Each linear-on-GAP head's logit is the mean of a map of per-position contributions; pooling
+    the 1/16 maps to the 1/32 grid keeps that mean, so the parts sum to exactly the logit's
+    decomposition without its bias (Grad-CAM for these heads).
+    """
+    pooled = layers.Concatenate(name="probe_pooled")(
+        [layers.GlobalAveragePooling2D(name=f"probe_pool_{i}")(m) for i, m in enumerate(maps)]
+    )
+    scale = np.sqrt(scaler.var_)
+    weights = probe.coef_[0] / scale  # fold the standardisation into the probe's weights
+    bias = probe.intercept_[0] - float((scaler.mean_ / scale) @ probe.coef_[0])
+    probe_layer = layers.Dense(1, name="probe_logit")
+    logit = probe_layer(pooled)
+    probe_layer.set_weights([weights[:, None].astype(np.float32), np.array([bias], np.float32)])
+    parts, offset = [], 0
     for (name, stride), feature_map in zip(PROBE_LAYERS, maps, strict=True):
         channels = feature_map.shape[-1]
-        part = _cam(feature_map, weights[offset : offset + channels] * mix[1], f"cam_{name}")
+        part = _cam(feature_map, weights[offset : offset + channels] * share, f"cam_{name}")
         if stride == 16:
             part = layers.AveragePooling2D(2, name=f"cam_{name}_to_32")(part)
         parts.append(part)
         offset += channels
-    activation = layers.Add(name="class_activation")(parts)
-    return keras.Model(inputs, [probability, pooled, activation], name="melanoma_ensemble")
+    return pooled, logit, parts
 
 
 def _cam(feature_map: keras.KerasTensor, weights: np.ndarray, name: str) -> keras.KerasTensor:
@@ -200,15 +225,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder (metadata.csv, images/)")
     parser.add_argument("--backbone-weights", type=backbone_weights, default="imagenet")
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
+    parser.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="serve the probe alone (no fine-tuned member, so models/classifier.keras need not exist)",
+    )
+    parser.add_argument("--image-size", type=int, help="input side with --probe-only (default: the card's)")
     args = parser.parse_args(argv)
+    if args.image_size is not None and not args.probe_only:
+        parser.error("--image-size needs --probe-only: the fine-tuned member fixes the ensemble's input size")
     card_path = args.models / "classifier.json"
     card = read_card(card_path)
-    size = card.input_size
-    keep = args.models / ".checkpoints" / "classifier-finetuned.keras"
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    if not keep.exists():
-        shutil.copy(args.models / card.path, keep)
-    finetuned = keras.models.load_model(keep, compile=False)
+    size = args.image_size or card.input_size
+    finetuned = None if args.probe_only else _finetuned_member(args.models, card.path)
     parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
     extractor = imagenet_features(size, args.backbone_weights)
     names = ("isic_fit", "ham_fit", "isic_select", "ham_select")
@@ -228,53 +257,89 @@ def main(argv: list[str] | None = None) -> None:
             print(f"probe HAM weight {ham_weight}, C={c}: selection AUC {probe_scores[(ham_weight, c)]:.4f}")
     ham_weight, c = max(probe_scores, key=probe_scores.get)
     scaler, probe = probes[(ham_weight, c)]
-
     probe_logits = {n: probe.decision_function(scaler.transform(features[n])) for n in SELECTION}
-    tuned = {n: predict_probabilities(finetuned, images[n], 1) for n in SELECTION}
-    tuned_logits = {n: np.log(np.clip(tuned[n], 1e-7, 1)) - np.log(np.clip(1 - tuned[n], 1e-7, 1)) for n in SELECTION}
-    mix_scores = {}
-    for share in FINETUNED_SHARES:
-        scores = selection_score(
-            {n: (labels[n], share * tuned_logits[n] + (1 - share) * probe_logits[n]) for n in SELECTION}
-        )
-        mix_scores[share] = {n: round(scores[f"{n}_auc"], 4) for n in SELECTION}
-        mix_scores[share]["mean"] = round(scores["selection_auc"], 4)
-        print(f"fine-tuned share {share}: selection AUCs {mix_scores[share]}")
-    share = max(mix_scores, key=lambda key: mix_scores[key]["mean"])
 
-    ensemble = build_ensemble(finetuned, extractor, scaler, probe, finetuned_weight=share)
-    ensemble.save(args.models / card.path)
+    if finetuned is None:
+        share, mix_scores = 0.0, {0.0: _rounded(selection_score({n: (labels[n], probe_logits[n]) for n in SELECTION}))}
+        classifier = build_probe_classifier(extractor, scaler, probe)
+        architecture = (
+            f"logistic regression (C={c}) on pooled frozen ImageNet MobileNetV2 features of "
+            + ", ".join(name for name, _ in PROBE_LAYERS)
+            + "; input at the card's size"
+        )
+    else:
+        tuned = {n: predict_probabilities(finetuned, images[n], 1) for n in SELECTION}
+        tuned_logits = {n: np.log(np.clip(t, 1e-7, 1)) - np.log(np.clip(1 - t, 1e-7, 1)) for n, t in tuned.items()}
+        mix_scores = {}
+        for share in FINETUNED_SHARES:
+            scores = selection_score(
+                {n: (labels[n], share * tuned_logits[n] + (1 - share) * probe_logits[n]) for n in SELECTION}
+            )
+            mix_scores[share] = _rounded(scores)
+            print(f"fine-tuned share {share}: selection AUCs {mix_scores[share]}")
+        share = max(mix_scores, key=lambda key: mix_scores[key]["mean"])
+        classifier = build_ensemble(finetuned, extractor, scaler, probe, finetuned_weight=share)
+        architecture = (
+            f"ensemble ({share:g} x fine-tuned logit + {1 - share:g} x probe logit) of MobileNetV2 fine-tuned from "
+            f"block 6 with a dense head, and a logistic regression (C={c}) on pooled frozen ImageNet MobileNetV2 "
+            "features of "
+            + ", ".join(name for name, _ in PROBE_LAYERS)
+            + f"; the frozen layers up to {SHARED_UNTIL} run once for both members; input at the card's size"
+        )
+
+    classifier.save(args.models / card.path)
+    command = "python -m " + " ".join(shlex.quote(a) for a in ["training.probe_ensemble", *sys.argv[1:]])
     raw = card.raw
-    raw["architecture"] = (
-        f"ensemble ({share:g} x fine-tuned logit + {1 - share:g} x probe logit) of MobileNetV2 fine-tuned from "
-        f"block 6 with a dense head, and a logistic regression (C={c}) on pooled frozen ImageNet MobileNetV2 "
-        "features of "
-        + ", ".join(name for name, _ in PROBE_LAYERS)
-        + f"; the frozen layers up to {SHARED_UNTIL} run once for both members; input at the card's size"
-    )
+    raw["input_size"] = size
+    raw["architecture"] = architecture
     raw["outputs"] = list(OUTPUTS)
     raw["features_output"] = (
         "pooled frozen ImageNet MobileNetV2 features of the probe layers ("
         + ", ".join(name for name, _ in PROBE_LAYERS)
-        + f"; {int(ensemble.outputs[1].shape[-1])} values), the quality gate's input"
+        + f"; {int(classifier.outputs[1].shape[-1])} values), the quality gate's input"
     )
     raw["test_time_views"] = 1
-    raw["gflops_per_image"] = gflops(ensemble)
-    raw["gflops_per_image_with_views"] = gflops(ensemble)
-    raw["parameters"] = int(ensemble.count_params())
-    raw["selection"] = {
+    raw["gflops_per_image"] = gflops(classifier)
+    raw["gflops_per_image_with_views"] = gflops(classifier)
+    raw["parameters"] = int(classifier.count_params())
+    selection = {
         "data": "selection parts (ISIC train/ images and HAM10000 fit-part lesions set aside by training.selection)",
-        "finetuned_epoch": raw.get("selection", {}).get("selection"),
         "probe": {"ham_weight": ham_weight, "c": c, "selection_auc": round(probe_scores[(ham_weight, c)], 4)},
         "probe_grid": {f"ham_weight={w}, C={k}": round(v, 4) for (w, k), v in probe_scores.items()},
-        "finetuned_share": share,
-        "finetuned_share_grid": {str(k): v for k, v in mix_scores.items()},
     }
-    raw["training"]["ensemble_command"] = "python -m " + " ".join(
-        shlex.quote(a) for a in ["training.probe_ensemble", *sys.argv[1:]]
-    )
+    if finetuned is None:
+        selection["scores"] = mix_scores[0.0]
+        raw.pop("selection_history", None)
+        raw["version"] = f"{date.today().isoformat()}-mobilenetv2-{size}-probe"
+        raw["date"] = date.today().isoformat()
+        raw["training"] = {
+            "command": command,
+            "backbone_weights": Path(str(args.backbone_weights)).name,
+            "fitted_on": "the fit parts (ISIC train/ images and HAM10000 lesions of training.selection)",
+        }
+    else:
+        selection["finetuned_epoch"] = raw.get("selection", {}).get("selection")
+        selection["finetuned_share"] = share
+        selection["finetuned_share_grid"] = {str(k): v for k, v in mix_scores.items()}
+        raw["training"]["ensemble_command"] = command
+    raw["selection"] = selection
     write_card(card_path, raw)
-    print(f"ensemble: fine-tuned share {share}, probe HAM weight {ham_weight}, C={c}; {mix_scores[share]}")
+    print(f"classifier: fine-tuned share {share}, probe HAM weight {ham_weight}, C={c}; {mix_scores[share]}")
+
+
+def _finetuned_member(models: Path, served: str) -> keras.Model:
+    """The fine-tuned classifier, kept in ``models/.checkpoints`` the first time the ensemble replaces it."""
+    keep = models / ".checkpoints" / "classifier-finetuned.keras"
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    if not keep.exists():
+        shutil.copy(models / served, keep)
+    return keras.models.load_model(keep, compile=False)
+
+
+def _rounded(scores: dict) -> dict:
+    rounded = {n: round(scores[f"{n}_auc"], 4) for n in SELECTION}
+    rounded["mean"] = round(scores["selection_auc"], 4)
+    return rounded
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from app.quality import DERMOSCOPY, KINDS, QualityGate
 from training.cli import existing_dir
 from training.data import read_split
 from training.ham import read_ham
-from training.negatives import held_out, negative_corpus
+from training.negatives import WALLPAPER_DIRS, held_out, installed_wallpapers, negative_corpus
 
 #: Highest share of dermoscopy images the threshold may refuse in cross-validation, per source.
 CV_REFUSAL = 0.005
@@ -121,7 +121,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder with metadata.csv")
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--cache", type=Path, help="npz to keep the features in between runs")
+    parser.add_argument(
+        "--without-wallpapers",
+        action="store_true",
+        help="fit even though no wallpapers are installed (a weaker gate than the shipped one)",
+    )
     args = parser.parse_args(argv)
+    if not args.without_wallpapers and not installed_wallpapers():
+        parser.error(
+            f"no wallpapers under {', '.join(map(str, WALLPAPER_DIRS))}: the shipped gate was fitted with them as "
+            "negatives. Install them (apt-get install gnome-backgrounds mate-backgrounds) or pass --without-wallpapers"
+        )
     classifier = load_model(args.models, "classifier", "auto")
     negatives = negative_corpus()
     isic_train, isic_val = read_split(args.data / "train"), read_split(args.data / "val")
