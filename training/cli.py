@@ -87,7 +87,7 @@ def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> di
             "val_melanoma": int(val.melanoma.sum()),
         },
         "training": {
-            "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]]),
+            "command": command_line(),
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "seed": args.seed,
@@ -95,6 +95,11 @@ def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> di
         },
         "date": date.today().isoformat(),
     }
+
+
+def command_line() -> str:
+    """The exact command that is running, as ``python -m module args...``."""
+    return "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]])
 
 
 def _module_name() -> str:

@@ -22,9 +22,7 @@ fine-tuned model needed): a candidate that the shipped ensemble beat on the repo
 from __future__ import annotations
 
 import argparse
-import shlex
 import shutil
-import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -37,8 +35,8 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from app.model_card import read_card, write_card
-from training.architectures import _backbone_weights
-from training.cli import backbone_weights, existing_dir
+from training.architectures import _backbone_weights, _scaling
+from training.cli import backbone_weights, command_line, existing_dir
 from training.cost import gflops
 from training.data import model_inputs, read_split
 from training.explainer import OUTPUTS
@@ -82,7 +80,7 @@ def imagenet_features(
     )
     base.trainable = False
     maps = keras.Model(base.input, [base.get_layer(name).output for name in layer_names], name="imagenet_maps")
-    return keras.Model(inputs, maps(layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)), name="imagenet_features")
+    return keras.Model(inputs, maps(_scaling(inputs)), name="imagenet_features")
 
 
 def pooled_features(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -176,8 +174,7 @@ def build_probe_classifier(features: keras.Model, scaler: StandardScaler, probe:
     """
     size = int(features.input_shape[1])
     inputs = keras.Input((size, size, 3), name="image")
-    scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_unit_range")(inputs)
-    pooled, logit, parts = _probe_head(features.get_layer("imagenet_maps")(scaled), scaler, probe, 1.0)
+    pooled, logit, parts = _probe_head(features.get_layer("imagenet_maps")(_scaling(inputs)), scaler, probe, 1.0)
     probability = layers.Activation("sigmoid", name="melanoma_probability")(logit)
     activation = layers.Add(name="class_activation")(parts)
     return keras.Model(inputs, [probability, pooled, activation], name="melanoma_probe")
@@ -258,13 +255,14 @@ def main(argv: list[str] | None = None) -> None:
     ham_weight, c = max(probe_scores, key=probe_scores.get)
     scaler, probe = probes[(ham_weight, c)]
     probe_logits = {n: probe.decision_function(scaler.transform(features[n])) for n in SELECTION}
+    layer_names = ", ".join(name for name, _ in PROBE_LAYERS)
 
     if finetuned is None:
-        share, mix_scores = 0.0, {0.0: _rounded(selection_score({n: (labels[n], probe_logits[n]) for n in SELECTION}))}
+        share, chosen = 0.0, _rounded(selection_score({n: (labels[n], probe_logits[n]) for n in SELECTION}))
         classifier = build_probe_classifier(extractor, scaler, probe)
         architecture = (
             f"logistic regression (C={c}) on pooled frozen ImageNet MobileNetV2 features of "
-            + ", ".join(name for name, _ in PROBE_LAYERS)
+            + layer_names
             + "; input at the card's size"
         )
     else:
@@ -278,24 +276,25 @@ def main(argv: list[str] | None = None) -> None:
             mix_scores[share] = _rounded(scores)
             print(f"fine-tuned share {share}: selection AUCs {mix_scores[share]}")
         share = max(mix_scores, key=lambda key: mix_scores[key]["mean"])
+        chosen = mix_scores[share]
         classifier = build_ensemble(finetuned, extractor, scaler, probe, finetuned_weight=share)
         architecture = (
             f"ensemble ({share:g} x fine-tuned logit + {1 - share:g} x probe logit) of MobileNetV2 fine-tuned from "
             f"block 6 with a dense head, and a logistic regression (C={c}) on pooled frozen ImageNet MobileNetV2 "
             "features of "
-            + ", ".join(name for name, _ in PROBE_LAYERS)
+            + layer_names
             + f"; the frozen layers up to {SHARED_UNTIL} run once for both members; input at the card's size"
         )
 
     classifier.save(args.models / card.path)
-    command = "python -m " + " ".join(shlex.quote(a) for a in ["training.probe_ensemble", *sys.argv[1:]])
+    command = command_line()
     raw = card.raw
     raw["input_size"] = size
     raw["architecture"] = architecture
     raw["outputs"] = list(OUTPUTS)
     raw["features_output"] = (
         "pooled frozen ImageNet MobileNetV2 features of the probe layers ("
-        + ", ".join(name for name, _ in PROBE_LAYERS)
+        + layer_names
         + f"; {int(classifier.outputs[1].shape[-1])} values), the quality gate's input"
     )
     raw["test_time_views"] = 1
@@ -308,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         "probe_grid": {f"ham_weight={w}, C={k}": round(v, 4) for (w, k), v in probe_scores.items()},
     }
     if finetuned is None:
-        selection["scores"] = mix_scores[0.0]
+        selection["scores"] = chosen
         raw.pop("selection_history", None)
         raw["version"] = f"{date.today().isoformat()}-mobilenetv2-{size}-probe"
         raw["date"] = date.today().isoformat()
@@ -324,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         raw["training"]["ensemble_command"] = command
     raw["selection"] = selection
     write_card(card_path, raw)
-    print(f"classifier: fine-tuned share {share}, probe HAM weight {ham_weight}, C={c}; {mix_scores[share]}")
+    print(f"classifier: fine-tuned share {share}, probe HAM weight {ham_weight}, C={c}; {chosen}")
 
 
 def _finetuned_member(models: Path, served: str) -> keras.Model:

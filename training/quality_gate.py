@@ -15,7 +15,6 @@ Writes ``models/quality_gate.npz`` and the ``quality_gate`` entry of the classif
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -31,7 +30,7 @@ from app.inference import LoadedModel, load_model
 from app.model_card import read_card, write_card
 from app.preprocessing import prepare_image, resize_for_model
 from app.quality import DERMOSCOPY, KINDS, QualityGate
-from training.cli import existing_dir
+from training.cli import command_line, existing_dir
 from training.data import read_split
 from training.ham import read_ham
 from training.negatives import WALLPAPER_DIRS, held_out, installed_wallpapers, negative_corpus
@@ -215,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             ),
         },
         "refused_when_source_unseen": unseen,
-        "command": "python -m " + " ".join(shlex.quote(a) for a in ["training.quality_gate", *sys.argv[1:]]),
+        "command": command_line(),
         "date": date.today().isoformat(),
     }
     write_card(card_path, card)
