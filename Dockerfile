@@ -33,6 +33,7 @@ RUN useradd --system --no-create-home --uid 10001 --user-group lesion
 WORKDIR /srv/lesion
 COPY --from=build /opt/venv /opt/venv
 COPY app/ app/
+COPY lesion/ lesion/
 COPY models/ models/
 COPY templates/ templates/
 COPY static/ static/

@@ -59,10 +59,10 @@ train-classifier: setup
 
 ## ensemble: add the linear probe on frozen ImageNet features to the fine-tuned classifier
 ensemble: setup
-	$(BIN)/python -m training.probe_ensemble --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
+	$(BIN)/python -m training.train_ensemble --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
 
 ## train-segmenter: the shipped segmenter is still version 1 (version 2's recipe, the tool's
-## defaults, scored lower on val/: see the README), so this reproduces version 1's recipe
+## defaults, scored lower on val/: see docs/MODELS.md), so this reproduces version 1's recipe
 train-segmenter: setup
 	$(BIN)/python -m training.train_segmenter --data $(DATA) --backbone-weights $(WEIGHTS) \
 		--select-on-val --full-resolution 0 --plain-augmentation --epochs 24

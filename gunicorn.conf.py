@@ -38,7 +38,7 @@ os.environ.setdefault("LESION_INFERENCE_THREADS", "1")
 def on_starting(server):
     """Refuse to start, with one clear line, when a model file or card is missing or corrupt."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from app.model_files import check_model_files
+    from lesion.model_files import check_model_files
 
     models_dir = os.environ.get("LESION_MODELS_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
     problem = check_model_files(models_dir)

@@ -5,27 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from app.analysis import (
-    EXPLANATION_NOTE,
-    NOT_A_DIAGNOSIS,
-    UploadResult,
-    analyse_upload,
-    explanation_png_base64,
-    mask_png_base64,
-    quality_of,
-    read_scale,
-    read_upload,
-    risk_band,
-)
-from app.error_handlers import error_response
-from app.inference import Predictor
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
+from app.uploads import analyse_request, ready_predictor
+from lesion.analysis import EXPLANATION_NOTE, NOT_A_DIAGNOSIS, UploadResult, quality_of
+from lesion.inference import Predictor
+from lesion.postprocessing import risk_band
+from lesion.rendering import explanation_png_base64, mask_png_base64
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 probes = Blueprint("probes", __name__)
+NOT_READY = "The models are not loaded yet."
 
 
 def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> dict[str, Any]:
@@ -53,12 +45,7 @@ def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> 
 @bp.post("/analyze")
 def analyze():
     started = time.perf_counter()
-    predictor = get_predictor()
-    if predictor is None:
-        return error_response(503, "not_ready", "The models are not loaded yet.")
-    scale = read_scale(request.values)
-    data = read_upload(request.files)
-    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale)
+    predictor, result = analyse_request(NOT_READY)
     explain = request.args.get("explain", "").lower() in ("1", "true", "yes")
     if explain:
         started_explanation = time.perf_counter()
@@ -75,9 +62,7 @@ def analyze():
 
 @bp.get("/models")
 def models():
-    predictor = get_predictor()
-    if predictor is None:
-        return error_response(503, "not_ready", "The models are not loaded yet.")
+    predictor = ready_predictor(NOT_READY)
     return jsonify(
         classifier=predictor.classifier.card.raw,
         segmenter=predictor.segmenter.card.raw,

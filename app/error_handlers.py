@@ -7,7 +7,8 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.errors import InvalidImageError, InvalidParameterError, MissingUploadError, UnprocessableImageError
+from app.uploads import InvalidParameterError, MissingUploadError, ModelsNotReadyError
+from lesion.errors import InvalidImageError, UnprocessableImageError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(MissingUploadError, _domain_error)
     app.register_error_handler(InvalidParameterError, _domain_error)
     app.register_error_handler(InvalidImageError, _domain_error)
+    app.register_error_handler(ModelsNotReadyError, _not_ready)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -38,6 +40,10 @@ def _domain_error(error: InvalidImageError | MissingUploadError | InvalidParamet
     code = getattr(error, "code", "invalid_image")
     status = STATUS_FOR_CODE.get(code, 422 if isinstance(error, UnprocessableImageError) else 415)
     return error_response(status, code, str(error))
+
+
+def _not_ready(error: ModelsNotReadyError) -> tuple[Response | str, int]:
+    return error_response(503, error.code, str(error))
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:

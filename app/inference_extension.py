@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from app.inference import Predictor
+from lesion.inference import Predictor
 
 EXTENSION_KEY = "lesion_predictor"
 

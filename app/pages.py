@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template
 
-from app.analysis import (
-    EXPLANATION_NOTE,
-    NOT_A_DIAGNOSIS,
-    analyse_upload,
-    display_images,
-    explanation_layer,
-    quality_of,
-    read_scale,
-    read_upload,
-    risk_band,
-)
-from app.error_handlers import error_response
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
-from app.overlay import data_uri, encode_png
+from app.uploads import analyse_request
+from lesion.analysis import EXPLANATION_NOTE, NOT_A_DIAGNOSIS, quality_of
+from lesion.overlay import data_uri, encode_png
+from lesion.postprocessing import risk_band
+from lesion.rendering import display_images, explanation_layer
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_context_processor
+def training_data() -> dict[str, list[dict[str, str]]]:
+    """The footer's list: every data set the loaded models learned from, its licence and which models."""
+    predictor = get_predictor()
+    if predictor is None:
+        return {"training_data": []}
+    merged: dict[str, dict[str, str]] = {}
+    for loaded in (predictor.classifier, predictor.segmenter):
+        for entry in loaded.card.training_data:
+            item = merged.setdefault(entry["name"], {**entry, "models": ""})
+            item["models"] = f"{item['models']} and {loaded.card.name}" if item["models"] else loaded.card.name
+    return {"training_data": list(merged.values())}
 
 
 @bp.get("/")
@@ -33,12 +39,7 @@ def index():
 @bp.post("/")
 def analyse():
     started = time.perf_counter()
-    predictor = get_predictor()
-    if predictor is None:
-        return error_response(503, "not_ready", "The models are still loading; try again in a moment.")
-    scale = read_scale(request.values)
-    data = read_upload(request.files)
-    result = analyse_upload(data, predictor, current_app.config["MAX_IMAGE_PIXELS"], scale, for_display=True)
+    predictor, result = analyse_request("The models are still loading; try again in a moment.", for_display=True)
     started_render = time.perf_counter()
     photo_jpeg, overlay_png = display_images(result)
     heat = explanation_layer(result)

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from app.errors import InvalidImageError
-from app.preprocessing import decode_image, resize_for_model
 from bench.load import FIXTURE
+from lesion.errors import InvalidImageError
+from lesion.preprocessing import decode_image, resize_for_model
 
 
 def _seeds() -> list[bytes]:

@@ -25,14 +25,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.analysis import UploadResult, display_images, explanation_png_base64
-from app.inference import Predictor
-from app.measurements import measure_lesion_fast
-from app.overlay import encode_png
-from app.postprocessing import mask_from_probability
-from app.preprocessing import decode_image, resize_for_model
 from bench.load import FIXTURE, post_image
 from bench.server import ROOT, start_server
+from lesion.analysis import UploadResult
+from lesion.inference import Predictor
+from lesion.measurements import measure_lesion_fast
+from lesion.overlay import encode_png
+from lesion.postprocessing import mask_from_probability
+from lesion.preprocessing import decode_image, resize_for_model
+from lesion.rendering import display_images, explanation_png_base64
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,17 @@ MODELS_DIR = ROOT / "models"
 def app():
     """The app as served, with the committed models loaded once for the whole session."""
     return create_app({"TESTING": True, "MODELS_DIR": str(MODELS_DIR)})
+
+
+@contextmanager
+def upload_limit(app, limit: int) -> Iterator[None]:
+    """Lower the app's ``MAX_CONTENT_LENGTH`` for the block (the session app is shared)."""
+    saved = app.config["MAX_CONTENT_LENGTH"]
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    try:
+        yield
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = saved
 
 
 @pytest.fixture()

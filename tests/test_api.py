@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import encode, with_exif_orientation
+from tests.conftest import encode, upload_limit, with_exif_orientation
 
 
 def _post(client, data: bytes, filename: str = "photo.jpg", field: str = "image"):
@@ -88,12 +88,8 @@ def test_decompression_bomb_is_422(client) -> None:
 
 
 def test_too_large_upload_is_413(app, lesion_path) -> None:
-    limit = app.config["MAX_CONTENT_LENGTH"]
-    app.config["MAX_CONTENT_LENGTH"] = 10_000
-    try:
+    with upload_limit(app, 10_000):
         response = _post(app.test_client(), lesion_path.read_bytes() * 2)
-    finally:
-        app.config["MAX_CONTENT_LENGTH"] = limit
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.efficientnet_lite import build_efficientnet_lite
+from experiments.probe_layers import lite_maps
 from tests.conftest import ROOT
-from training.efficientnet_lite import build_efficientnet_lite
-from training.probe_layers import lite_maps
 
 WEIGHTS = ROOT.parent / "shared" / "weights"
 ESPRESSO, EGYPTIAN_CAT = 967, 285

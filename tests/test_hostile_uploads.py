@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.errors import InvalidImageError
-from app.preprocessing import decode_image
+from lesion.errors import InvalidImageError
+from lesion.preprocessing import decode_image
 from tests.conftest import ISIC_FIXTURES
 from tests.hostile_corpus import hostile_inputs
 

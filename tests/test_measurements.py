@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.measurements import dermoscopic_colours, measure_lesion, principal_axis_asymmetry
+from lesion.measurements import dermoscopic_colours, measure_lesion, principal_axis_asymmetry
 
 
 def test_square_lesion() -> None:
@@ -77,7 +77,7 @@ def test_bad_scale_is_refused() -> None:
 
 
 def test_fast_measurement_of_a_large_mask_matches_the_full_one() -> None:
-    from app.measurements import measure_lesion_fast
+    from lesion.measurements import measure_lesion_fast
 
     mask = np.zeros((3000, 4000), dtype=np.uint8)
     cv2.ellipse(mask, (2000, 1500), (900, 600), 20, 0, 360, 255, thickness=-1)

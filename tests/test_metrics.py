@@ -74,7 +74,7 @@ def test_expected_calibration_error_by_hand() -> None:
 
 
 def test_platt_scaling_and_operating_point() -> None:
-    from app.postprocessing import calibrate
+    from lesion.postprocessing import calibrate
     from training.calibrate import fit_platt, threshold_for_sensitivity
 
     np.testing.assert_allclose(calibrate(np.array([0.2, 0.5, 0.9]), 1.0, 0.0), [0.2, 0.5, 0.9])
@@ -109,3 +109,23 @@ def test_comparing_the_committed_segmenter_with_itself_finds_no_gain(capsys: pyt
     report = json.loads(capsys.readouterr().out)["isic_val_segmentation"]
     assert report["images"] == 4 and 0.5 < report["jaccard"]["old"] == report["jaccard"]["new"] <= 1.0
     assert report["threshold_jaccard"]["new_minus_old"] == {"gain": 0.0, "ci95": [0.0, 0.0]}
+
+
+@pytest.mark.parametrize(("share", "words"), [(0.9, "about 9 in 10"), (0.3386, "about 1 in 3"), (0.5, "about 1 in 2")])
+def test_shares_in_plain_words(share: float, words: str) -> None:
+    from training.operating_point import in_words
+
+    assert in_words(share) == words
+
+
+def test_threshold_meaning_uses_no_internal_terms() -> None:
+    from training.operating_point import threshold_meaning
+
+    measured = {
+        "isic_val": {"sensitivity": 0.9, "specificity": 0.64},
+        "ham_held_out": {"sensitivity": 0.88, "specificity": 0.69},
+    }
+    text = threshold_meaning(0.076009, 0.9, measured)
+    assert text.startswith("Photos scoring 7.6% or more are flagged for a closer look")
+    assert "about 9 in 10 melanomas" in text and "about 1 in 3 harmless lesions" in text
+    assert "selection" not in text and "HAM10000" not in text

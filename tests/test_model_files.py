@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ModelLoadError
-from app.model_card import read_card
-from app.model_files import check_model_files
+from lesion.errors import ModelLoadError
+from lesion.model_card import read_card
+from lesion.model_files import check_model_files
 from tests.conftest import MODELS_DIR, copy_models
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app.overlay import LESION_RGB, data_uri, display_size, encode_png, overlay_rgba
+from lesion.overlay import LESION_RGB, data_uri, display_size, encode_png, overlay_rgba
 
 
 def test_overlay_fills_and_outlines_the_lesion_only() -> None:
@@ -35,7 +35,7 @@ def test_png_round_trip_keeps_values() -> None:
 
 
 def test_heatmap_is_transparent_where_activation_is_not_positive() -> None:
-    from app.overlay import blend, heatmap_rgba
+    from lesion.overlay import blend, heatmap_rgba
 
     activation = np.full((8, 8), -1.0, dtype=np.float32)
     activation[2:6, 2:6] = 3.0

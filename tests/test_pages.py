@@ -37,3 +37,24 @@ def test_bad_upload_shows_the_error_on_the_page(client) -> None:
     assert response.status_code == 415
     html = response.get_data(as_text=True)
     assert 'role="alert"' in html and "not an image in a supported format" in html
+
+
+def test_footer_names_the_training_data_of_the_cards(app, client) -> None:
+    html = client.get("/").get_data(as_text=True)
+    footer = html[html.index('<footer class="site-footer">') :]
+    predictor = app.extensions["lesion_predictor"]
+    entries = predictor.classifier.card.training_data + predictor.segmenter.card.training_data
+    assert entries
+    for entry in entries:
+        assert entry["name"] in footer and entry["licence"] in footer
+    assert "ISIC 2017 challenge data (CC-0; classifier and segmenter)" in footer
+    assert "HAM10000 (CC BY-NC-SA 4.0; classifier)" in footer
+
+
+def test_threshold_text_speaks_plainly(client, lesion_path) -> None:
+    response = client.post(
+        "/", data={"image": (io.BytesIO(lesion_path.read_bytes()), "lesion.jpg")}, content_type="multipart/form-data"
+    )
+    meaning = re.search(r'<p class="meaning">(.*?)</p>', response.get_data(as_text=True), re.S).group(1)
+    assert "flagged for a closer look" in meaning and "melanomas" in meaning
+    assert "selection" not in meaning.lower()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.postprocessing import flip_views, label_for, mask_from_probability, merge_views
+from lesion.postprocessing import flip_views, label_for, mask_from_probability, merge_views
 
 
 def test_label_for_threshold_is_inclusive() -> None:

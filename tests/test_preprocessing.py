@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.errors import UnprocessableImageError, UnsupportedImageError
-from app.preprocessing import decode_image, prepare_image, resize_for_model
+from lesion.errors import UnprocessableImageError, UnsupportedImageError
+from lesion.preprocessing import decode_image, prepare_image, resize_for_model
 from tests.conftest import encode, with_exif_orientation
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.errors import ModelLoadError
-from app.model_files import check_model_files
-from app.quality import DERMOSCOPY, KINDS, NOT_SKIN, SKIN_PHOTO, QualityGate, quality_message
+from lesion.errors import ModelLoadError
+from lesion.model_files import check_model_files
+from lesion.quality import DERMOSCOPY, KINDS, NOT_SKIN, SKIN_PHOTO, QualityGate, quality_message
 from tests.conftest import ISIC_FIXTURES, copy_models, encode
 from training import negatives
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import ModelLoadError
-from app.inference import Predictor, load_model
-from app.preprocessing import decode_image
+from lesion.errors import ModelLoadError
+from lesion.inference import Predictor, load_model
+from lesion.preprocessing import decode_image
 from tests.conftest import ISIC_FIXTURES, MODELS_DIR
 
 

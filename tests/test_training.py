@@ -82,6 +82,9 @@ def test_classifier_training_writes_model_and_card(isic_root: Path, tmp_path: Pa
     assert 0.0 <= card["selection"]["selection_auc"] <= 1.0 and "isic_fit" in card["data"]["parts"]
     assert keras.models.load_model(out, compile=False).input_shape == (None, 32, 32, 3)
     assert (tmp_path / ".checkpoints" / "classifier-finetuned.keras").is_file()  # what the ensemble step reads
+    # Per-epoch scores stay beside the checkpoints; the card states the choice and the training data.
+    assert "selection_history" not in card and card["training_data"][0]["licence"] == "CC-0"
+    assert [e["epoch"] for e in json.loads((tmp_path / ".checkpoints" / "classifier-history.json").read_text())] == [1]
 
 
 @pytest.mark.parametrize("recipe", [[], ["--select-on-val", "--full-resolution", "0", "--plain-augmentation"]])
@@ -124,6 +127,9 @@ def test_segmenter_refit_continues_a_chosen_model_on_all_of_train(isic_root: Pat
     first_card = json.loads(first.with_suffix(".json").read_text())
     assert card["selection"]["stage_1"] == first_card["selection"]
     assert "2 epochs on all 4 train/ images" in card["selection"]["refit"]
+    assert (tmp_path / "refit" / ".checkpoints" / "segmenter-history.json").read_text() == (
+        tmp_path / "first" / ".checkpoints" / "segmenter-history.json"
+    ).read_text()
     assert (
         card["training"]["refit_epochs"] == 2
         and card["training"]["stage_1_command"] == first_card["training"]["command"]
@@ -171,7 +177,7 @@ def test_probe_ensemble_averages_logits_and_decomposes_them() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from training.probe_ensemble import build_ensemble, imagenet_features
+    from training.ensemble import build_ensemble, imagenet_features
 
     rng = np.random.default_rng(1)
     finetuned, backbone = build_classifier(64, None)
@@ -212,7 +218,7 @@ def test_probe_classifier_is_the_probe_on_the_frozen_features() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from training.probe_ensemble import build_probe_classifier, imagenet_features
+    from training.ensemble import build_probe_classifier, imagenet_features
 
     rng = np.random.default_rng(2)
     features = imagenet_features(96, None)

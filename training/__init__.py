@@ -1,1 +1,1 @@
-"""Offline training and evaluation of the classifier and the segmenter."""
+"""The shipped training pipeline that `make train` runs; one-off studies live in experiments/."""

@@ -16,7 +16,7 @@ UNET_SKIPS = (
 UNET_BOTTLENECK = "block_16_project"
 
 
-def _backbone_weights(weights: str | None) -> str | None:
+def keras_weights(weights: str | None) -> str | None:
     """Map the CLI spelling ('imagenet', a path, 'none') to the Keras argument."""
     if weights is None or weights.lower() == "none":
         return None
@@ -42,8 +42,8 @@ def unfreeze_from(backbone: keras.Model, first_layer: str) -> None:
     freeze_batch_norm(backbone)
 
 
-def _scaling(inputs: keras.KerasTensor) -> keras.KerasTensor:
-    # MobileNetV2's preprocess_input: [0, 255] -> [-1, 1], kept inside the saved model.
+def scale_to_unit_range(inputs: keras.KerasTensor) -> keras.KerasTensor:
+    """MobileNetV2's preprocess_input, [0, 255] -> [-1, 1], as a layer kept inside the saved model."""
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit_range")(inputs)
 
 
@@ -72,9 +72,9 @@ def build_classifier(
     backbone = keras.applications.MobileNetV2(
         input_shape=(image_size, image_size, 3),
         include_top=False,
-        weights=_backbone_weights(backbone_weights),
+        weights=keras_weights(backbone_weights),
     )
-    features = backbone(_scaling(inputs))
+    features = backbone(scale_to_unit_range(inputs))
     pooled = layers.GlobalAveragePooling2D(name="pool")(features)
     pooled = layers.Dropout(dropout, name="dropout")(pooled)
     outputs = layers.Dense(1, activation="sigmoid", name="melanoma_probability")(pooled)
@@ -112,11 +112,11 @@ def build_unet(
     if len(filters) != len(UNET_SKIPS):
         raise ValueError(f"filters needs {len(UNET_SKIPS)} widths. Received filters={filters}")
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    scaled = _scaling(inputs)
+    scaled = scale_to_unit_range(inputs)
     encoder = keras.applications.MobileNetV2(
         input_tensor=scaled,
         include_top=False,
-        weights=_backbone_weights(backbone_weights),
+        weights=keras_weights(backbone_weights),
     )
     freeze_batch_norm(encoder)
     x = encoder.get_layer(UNET_BOTTLENECK).output

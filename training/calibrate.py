@@ -4,7 +4,7 @@ Example:
     python -m training.calibrate --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
         --target-sensitivity 0.90
 
-The selection parts of ``training.selection`` (ISIC ``train/`` images and HAM10000 lesions
+The selection parts of ``training.splits`` (ISIC ``train/`` images and HAM10000 lesions
 that fitted neither ensemble member) give out-of-fold predictions: the calibration, the
 threshold and the risk-band edges are fitted on them. ISIC ``val/`` and the held-out HAM10000
 lesions are not read; ``training.evaluate --update-cards`` measures the result on them.
@@ -23,14 +23,14 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from app.inference import load_model
-from app.model_card import read_card, write_card
-from app.postprocessing import calibrate
-from app.preprocessing import prepare_image
+from lesion.inference import load_model
+from lesion.model_card import read_card, write_card
+from lesion.postprocessing import calibrate
+from lesion.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
-from training.operating_point import band_edges
-from training.selection import classifier_parts
+from training.operating_point import band_edges, threshold_meaning
+from training.splits import classifier_parts
 
 BINS = 10
 
@@ -155,10 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         "selection_sensitivity": round(sensitivity, 4),
         "selection_specificity": round(specificity, 4),
     }
-    card["threshold_meaning"] = (
-        f"Probabilities at or above {threshold:.3f} are labelled malignant. The threshold was chosen on "
-        f"{described} for a melanoma sensitivity of at least {args.target_sensitivity:.0%}."
-    )
+    card["threshold_meaning"] = threshold_meaning(threshold, args.target_sensitivity)
     write_card(card_path, card)
     print(card["calibration"], card["operating_point"], card["threshold_meaning"], sep="\n")
 

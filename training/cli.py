@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from datetime import date
@@ -76,9 +77,15 @@ def start_run(args: argparse.Namespace) -> tuple[IsicSplit, IsicSplit]:
     return train, val
 
 
+#: The card's ``training_data`` entries (named, with their licence, in the page's footer).
+ISIC_2017 = {"name": "ISIC 2017 challenge data", "licence": "CC-0"}
+HAM10000 = {"name": "HAM10000", "licence": "CC BY-NC-SA 4.0"}
+
+
 def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> dict:
     """The card's provenance block: data, exact command, date."""
     return {
+        "training_data": [ISIC_2017],
         "data": {
             "source": "ISIC 2017 (Codella et al., ISBI 2018, arXiv:1710.05006), CC-0",
             "train_images": len(train),
@@ -106,3 +113,21 @@ def _module_name() -> str:
     main = sys.modules["__main__"]
     spec = getattr(main, "__spec__", None)
     return spec.name if spec is not None else Path(sys.argv[0]).stem
+
+
+def history_path(model: Path) -> Path:
+    """Where a run keeps its per-epoch selection scores: beside the checkpoints, not in the card."""
+    return Path(model).parent / ".checkpoints" / f"{Path(model).stem}-history.json"
+
+
+def write_history(model: Path, history: list[dict]) -> None:
+    """Keep a run's per-epoch scores (docs/MODELS.md tabulates the shipped models'; the card states the choice)."""
+    path = history_path(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+
+
+def read_history(model: Path) -> list[dict]:
+    """The per-epoch scores :func:`write_history` kept for a model, or [] when there are none."""
+    path = history_path(model)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []

@@ -19,12 +19,12 @@ import json
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from app.inference import Predictor
+from lesion.inference import Predictor
 from training.cli import existing_dir
 from training.data import IsicSplit, load_mask, read_split
 from training.evaluate import served_analyses, served_probabilities
-from training.ham import read_ham
 from training.metrics import bootstrap_auc, bootstrap_interval, per_image_segmentation_scores
+from training.splits import read_ham
 
 #: The segmentation metrics compared (per-image means, as ISIC ranks them).
 SEGMENTATION_METRICS = ("jaccard", "threshold_jaccard")

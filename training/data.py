@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from app.preprocessing import decode_image, prepare_image, resize_for_model
+from lesion.preprocessing import decode_image, prepare_image, resize_for_model
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Example:
         --out models/val_metrics.json --update-cards
 
 ISIC ``val/``: the official ISIC 2017 metrics of both models. HAM10000 (``--ham``): the
-classifier on the lesions ``training.ham`` holds out (no masks there). Every AUC comes with a
+classifier on the lesions ``training.splits`` holds out (no masks there). Every AUC comes with a
 95% bootstrap interval; the sensitivity and specificity are those of the card's threshold.
 """
 
@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from app.inference import Analysis, Predictor
-from app.model_card import read_card, write_card
-from app.preprocessing import decode_image, prepare_image
+from lesion.inference import Analysis, Predictor
+from lesion.model_card import read_card, write_card
+from lesion.preprocessing import decode_image, prepare_image
 from training.cli import existing_dir
 from training.data import load_mask, read_split
-from training.ham import read_ham
 from training.metrics import bootstrap_auc, classification_scores, segmentation_scores
-from training.operating_point import risk_bands
+from training.operating_point import risk_bands, threshold_meaning
+from training.splits import read_ham
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -114,7 +114,7 @@ def evaluate_ham(predictor: Predictor, folder: Path, batch_size: int) -> dict:
     return {
         **scores,
         "auc_ci95": bootstrap_auc(truth, probability)["ci95"],
-        "data": f"{folder}: the lesions training.ham holds out (lesion-grouped)",
+        "data": f"{folder}: the lesions training.splits holds out (lesion-grouped)",
         "images": len(truth),
         "lesions": len(set(ham.lesion_ids)),
         "melanoma": int(truth.sum()),
@@ -154,13 +154,8 @@ def _state_operating_point(card: dict, results: dict) -> None:
     for name, scores in measured.items():
         point[f"{name}_sensitivity"] = round(scores["sensitivity"], 4)
         point[f"{name}_specificity"] = round(scores["specificity"], 4)
-    meaning = card.get("threshold_meaning", "").split(" On data that chose nothing")[0]
-    parts = [
-        f"{'ISIC validation' if name == 'isic_val' else 'held-out HAM10000 lesions'}: it flagged "
-        f"{scores['sensitivity']:.0%} of melanomas and cleared {scores['specificity']:.0%} of benign lesions"
-        for name, scores in measured.items()
-    ]
-    card["threshold_meaning"] = f"{meaning} On data that chose nothing ({'; '.join(parts)})."
+    target = float(point.get("target_sensitivity", 0.9))
+    card["threshold_meaning"] = threshold_meaning(float(card["threshold"]), target, measured)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Give the classifier two more outputs: pooled features and its class activation map.
 
 Outputs, in order: ``P(melanoma)`` (raw), the pooled backbone features and the class
-activation map. The served classifier is the probe ensemble (``training.probe_ensemble``),
+activation map. The served classifier is the probe ensemble (``training.ensemble``),
 whose features output is the frozen ImageNet features the quality gate is fitted on; the
 fine-tuned features given here are not suited to the gate.
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     model.save(args.model)
     card_path = args.model.with_suffix(".json")
     if card_path.is_file():
-        from app.model_card import read_card, write_card
+        from lesion.model_card import read_card, write_card
         from training.cost import gflops
 
         card = read_card(card_path).raw

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from app.inference import load_model
-from app.model_card import read_card, write_card
-from app.preprocessing import IMAGE_SUFFIXES, prepare_image
-from app.runtimes import file_sha256
+from lesion.inference import load_model
+from lesion.model_card import read_card, write_card
+from lesion.preprocessing import IMAGE_SUFFIXES, prepare_image
+from lesion.runtimes import file_sha256
 from training.cli import existing_dir
 
 MAX_PROBABILITY_GAP = 1e-3

@@ -14,7 +14,6 @@ of a photo it was fitted on.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,12 +51,6 @@ class NegativeImage:
     kind: str
     source: str
     group: str
-
-
-def held_out(group: str, fraction: float = 0.35) -> bool:
-    """Whether a group belongs to the held-out part (a stable hash of its name, not a random draw)."""
-    digest = hashlib.sha256(group.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

@@ -73,3 +73,37 @@ def _meaning(name: str, melanomas: int, total_melanomas: int, benign: int, total
         "high": "Lesions scoring this high are the likeliest to be melanomas, yet not all are:",
     }[name]
     return f"{lead} {share}"
+
+
+def in_words(share: float) -> str:
+    """A share as a patient would say it: 0.89 -> "about 9 in 10", 0.34 -> "about 1 in 3"."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1]. Received share={share}")
+    for denominator in (2, 3, 4, 5, 10):
+        count = round(share * denominator)
+        if abs(count / denominator - share) <= 0.025:
+            return f"about {count} in {denominator}"
+    return f"about {round(share * 100)} in 100"
+
+
+def threshold_meaning(threshold: float, target_sensitivity: float, measured: dict[str, dict] | None = None) -> str:
+    """What the threshold means, in plain words, with the figures on images that chose nothing when given.
+
+    Args:
+        threshold: the served probability at or above which a photo is flagged.
+        target_sensitivity: the share of melanomas the threshold was set to flag.
+        measured: per report set, its ``sensitivity`` and ``specificity`` at the threshold.
+    """
+    opening = f"Photos scoring {threshold:.1%} or more are flagged for a closer look"
+    if not measured:
+        return f"{opening}: the level was set so that at least {target_sensitivity:.0%} of melanomas are flagged."
+    caught = [scores["sensitivity"] for scores in measured.values()]
+    alarms = [1 - scores["specificity"] for scores in measured.values()]
+    listed = " and ".join(f"{share:.0%}" for share in caught)
+    false_listed = " and ".join(f"{share:.0%}" for share in alarms)
+    collections = ("one collection", "two collections", "three collections")[min(len(measured), 3) - 1]
+    return (
+        f"{opening}: at this level the model flagged {in_words(float(np.mean(caught)))} melanomas in photos it had "
+        f"not learned from ({listed} in {collections}), and {in_words(float(np.mean(alarms)))} harmless lesions too "
+        f"({false_listed}). A photo scoring below it can still show a melanoma."
+    )

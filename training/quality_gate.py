@@ -26,14 +26,14 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from app.inference import LoadedModel, load_model
-from app.model_card import read_card, write_card
-from app.preprocessing import prepare_image, resize_for_model
-from app.quality import DERMOSCOPY, KINDS, QualityGate
+from lesion.inference import LoadedModel, load_model
+from lesion.model_card import read_card, write_card
+from lesion.preprocessing import prepare_image, resize_for_model
+from lesion.quality import DERMOSCOPY, KINDS, QualityGate
 from training.cli import command_line, existing_dir
 from training.data import read_split
-from training.ham import read_ham
-from training.negatives import WALLPAPER_DIRS, held_out, installed_wallpapers, negative_corpus
+from training.negatives import WALLPAPER_DIRS, installed_wallpapers, negative_corpus
+from training.splits import held_out, read_ham
 
 #: Highest share of dermoscopy images the threshold may refuse in cross-validation, per source.
 CV_REFUSAL = 0.005
@@ -114,7 +114,7 @@ def _unseen_source_refusals(
     return rates
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=existing_dir, required=True, help="ISIC folder with train/ and val/")
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder with metadata.csv")
@@ -131,51 +131,53 @@ def main(argv: list[str] | None = None) -> None:
             f"no wallpapers under {', '.join(map(str, WALLPAPER_DIRS))}: the shipped gate was fitted with them as "
             "negatives. Install them (apt-get install gnome-backgrounds mate-backgrounds) or pass --without-wallpapers"
         )
-    classifier = load_model(args.models, "classifier", "auto")
-    negatives = negative_corpus()
-    isic_train, isic_val = read_split(args.data / "train"), read_split(args.data / "val")
-    ham_fit, ham_held = read_ham(args.ham, "fit"), read_ham(args.ham, "held_out")
+    return args
+
+
+def _all_features(args: argparse.Namespace, classifier: LoadedModel, sources: dict) -> dict[str, np.ndarray]:
+    """Frozen features of every part (from ``--cache`` when it exists, and kept there when asked)."""
     if args.cache and args.cache.is_file():
         with np.load(args.cache) as cached:
-            parts = {name: cached[name] for name in cached.files}
-    else:
-        parts = {
-            "isic_train": features_of(classifier, isic_train.image_paths, from_path),
-            "isic_val": features_of(classifier, isic_val.image_paths, from_path),
-            "ham_fit": features_of(classifier, ham_fit.paths, from_path),
-            "ham_held": features_of(classifier, ham_held.paths, from_path),
-            "negatives": features_of(classifier, [n.rgb for n in negatives], resize_for_model),
-        }
-        if args.cache:
-            np.savez(args.cache, **parts)
-    held = np.array([held_out(n.group) for n in negatives])
+            return {name: cached[name] for name in cached.files}
+    parts = {
+        "isic_train": features_of(classifier, sources["isic_train"].image_paths, from_path),
+        "isic_val": features_of(classifier, sources["isic_val"].image_paths, from_path),
+        "ham_fit": features_of(classifier, sources["ham_fit"].paths, from_path),
+        "ham_held": features_of(classifier, sources["ham_held"].paths, from_path),
+        "negatives": features_of(classifier, [n.rgb for n in sources["negatives"]], resize_for_model),
+    }
+    if args.cache:
+        np.savez(args.cache, **parts)
+    return parts
+
+
+def _held_out_report(gate: QualityGate, parts: dict[str, np.ndarray], negatives: list, held: np.ndarray) -> dict:
+    """Refusal rates on what the gate was not fitted on: ISIC val/, held-out HAM lesions, held-out negatives."""
     negative_labels = np.array([KINDS.index(n.kind) for n in negatives])
     negative_sources = np.array([n.source for n in negatives], dtype=object)
-    dermoscopy_count = len(parts["isic_train"]) + len(parts["ham_fit"])
-    features = np.concatenate([parts["isic_train"], parts["ham_fit"], parts["negatives"][~held]])
-    labels = np.concatenate([np.zeros(dermoscopy_count, int), negative_labels[~held]])
-    sources = np.concatenate([np.full(dermoscopy_count, DERMOSCOPY, object), negative_sources[~held]])
-    groups = np.array(
-        [f"isic/{p.stem}" for p in isic_train.image_paths]
-        + [f"ham/{lesion}" for lesion in ham_fit.lesion_ids]
-        + [n.group for n, h in zip(negatives, held, strict=True) if not h]
-    )
-    selection = _select(features, labels, groups, np.arange(len(features)) < len(parts["isic_train"]))
-    c = max(C_GRID, key=lambda value: selection[value]["cv_negatives_refused"])
-    fitted = fit_gate(features, labels, c)
-    gate = QualityGate(fitted.weights, fitted.biases, selection[c]["threshold"])
-
     held_kinds = np.array(gate.kinds(gate.probabilities(parts["negatives"][held])))
     held_sources, held_labels = negative_sources[held], negative_labels[held]
     refused = held_kinds != DERMOSCOPY
-    unseen = _unseen_source_refusals(
-        features, labels, sources, (parts["negatives"], negative_sources), c, gate.threshold
-    )
+    right_kind = [KINDS.index(k) == label for k, label in zip(held_kinds[refused], held_labels[refused], strict=True)]
+    return {
+        "isic_val_refused": refusal_rate(gate, parts["isic_val"]),
+        "isic_val_images": len(parts["isic_val"]),
+        "ham_held_out_refused": refusal_rate(gate, parts["ham_held"]),
+        "ham_held_out_images": len(parts["ham_held"]),
+        "negatives_refused": _refused(held_kinds),
+        "negatives_images": int(held.sum()),
+        "negatives_refused_by_source": {
+            str(source): _refused(held_kinds[held_sources == source]) for source in sorted(set(held_sources))
+        },
+        "refused_negatives_given_their_kind": round(float(np.mean(right_kind)), 4),
+    }
 
-    gate.save(args.models / "quality_gate.npz")
-    card_path = args.models / "classifier.json"
-    card = read_card(card_path).raw
-    card["quality_gate"] = {
+
+def _gate_card(
+    gate: QualityGate, selection: dict, c: float, parts: dict, held: np.ndarray, report: dict, unseen: dict
+) -> dict:
+    """The classifier card's ``quality_gate`` entry."""
+    return {
         "file": "quality_gate.npz",
         "kinds": list(KINDS),
         "method": "multinomial logistic regression (balanced classes) on the classifier's pooled frozen ImageNet "
@@ -191,32 +193,52 @@ def main(argv: list[str] | None = None) -> None:
             "images, lesion-grouped; CC BY-NC-SA 4.0)",
             "negatives": f"{int((~held).sum())} images of training.negatives (groups not held out)",
         },
-        "held_out": {
-            "isic_val_refused": refusal_rate(gate, parts["isic_val"]),
-            "isic_val_images": len(parts["isic_val"]),
-            "ham_held_out_refused": refusal_rate(gate, parts["ham_held"]),
-            "ham_held_out_images": len(parts["ham_held"]),
-            "negatives_refused": _refused(held_kinds),
-            "negatives_images": int(held.sum()),
-            "negatives_refused_by_source": {
-                str(source): _refused(held_kinds[held_sources == source]) for source in sorted(set(held_sources))
-            },
-            "refused_negatives_given_their_kind": round(
-                float(
-                    np.mean(
-                        [
-                            KINDS.index(k) == label
-                            for k, label in zip(held_kinds[refused], held_labels[refused], strict=True)
-                        ]
-                    )
-                ),
-                4,
-            ),
-        },
+        "held_out": report,
         "refused_when_source_unseen": unseen,
         "command": command_line(),
         "date": date.today().isoformat(),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    classifier = load_model(args.models, "classifier", "auto")
+    negatives = negative_corpus()
+    isic_train = read_split(args.data / "train")
+    ham_fit = read_ham(args.ham, "fit")
+    sources = {
+        "isic_train": isic_train,
+        "isic_val": read_split(args.data / "val"),
+        "ham_fit": ham_fit,
+        "ham_held": read_ham(args.ham, "held_out"),
+        "negatives": negatives,
+    }
+    parts = _all_features(args, classifier, sources)
+    held = np.array([held_out(n.group) for n in negatives])
+    negative_labels = np.array([KINDS.index(n.kind) for n in negatives])
+    negative_sources = np.array([n.source for n in negatives], dtype=object)
+    dermoscopy_count = len(parts["isic_train"]) + len(parts["ham_fit"])
+    features = np.concatenate([parts["isic_train"], parts["ham_fit"], parts["negatives"][~held]])
+    labels = np.concatenate([np.zeros(dermoscopy_count, int), negative_labels[~held]])
+    kinds_of = np.concatenate([np.full(dermoscopy_count, DERMOSCOPY, object), negative_sources[~held]])
+    groups = np.array(
+        [f"isic/{p.stem}" for p in isic_train.image_paths]
+        + [f"ham/{lesion}" for lesion in ham_fit.lesion_ids]
+        + [n.group for n, h in zip(negatives, held, strict=True) if not h]
+    )
+    selection = _select(features, labels, groups, np.arange(len(features)) < len(parts["isic_train"]))
+    c = max(C_GRID, key=lambda value: selection[value]["cv_negatives_refused"])
+    fitted = fit_gate(features, labels, c)
+    gate = QualityGate(fitted.weights, fitted.biases, selection[c]["threshold"])
+    report = _held_out_report(gate, parts, negatives, held)
+    unseen = _unseen_source_refusals(
+        features, labels, kinds_of, (parts["negatives"], negative_sources), c, gate.threshold
+    )
+
+    gate.save(args.models / "quality_gate.npz")
+    card_path = args.models / "classifier.json"
+    card = read_card(card_path).raw
+    card["quality_gate"] = _gate_card(gate, selection, c, parts, held, report, unseen)
     write_card(card_path, card)
     print(card["quality_gate"])
 

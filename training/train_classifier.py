@@ -4,7 +4,7 @@ Example:
     python -m training.train_classifier --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
         --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
 
-Fits on the fit parts of ``training.selection`` (ISIC ``train/`` and, with ``--ham``, the
+Fits on the fit parts of ``training.splits`` (ISIC ``train/`` and, with ``--ham``, the
 HAM10000 fit lesions, mixed per batch by ``--ham-share``); epochs are chosen on the selection
 parts. ISIC ``val/`` and the held-out HAM10000 lesions are never read here.
 """
@@ -17,17 +17,25 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.model_card import write_card
-from app.postprocessing import flip_views, merge_views
+from lesion.model_card import write_card
+from lesion.postprocessing import flip_views, merge_views
 from training.architectures import build_classifier, unfreeze_from
 from training.callbacks import ProgressBar, ValidationCheckpoint
-from training.cli import existing_dir, run_record, start_run, training_parser
+from training.cli import (
+    HAM10000,
+    ISIC_2017,
+    existing_dir,
+    run_record,
+    start_run,
+    training_parser,
+    write_history,
+)
 from training.cost import gflops
 from training.data import mixed_classification_dataset, model_inputs
 from training.explainer import with_explanation
 from training.metrics import classification_scores
-from training.selection import ClassifierParts, LabelledImages, classifier_parts, from_isic, selection_mask
 from training.snapshots import average_snapshots
+from training.splits import ClassifierParts, LabelledImages, classifier_parts, from_isic, selection_mask
 
 #: The decision threshold written to the card; class weighting makes 0.5 the balanced point.
 DEFAULT_THRESHOLD = 0.5
@@ -105,23 +113,25 @@ def training_parts(args: argparse.Namespace, train, val) -> ClassifierParts | tu
     return isic.subset(~chosen), isic.subset(chosen)
 
 
+def _mixture(args: argparse.Namespace, parts) -> tuple[list, dict, LabelledImages, dict]:
+    """(weighted fit sources, selection parts, ISIC fit part, the parts' sizes for the card)."""
+    if isinstance(parts, ClassifierParts):
+        sources = [(parts.isic_fit.paths, parts.isic_fit.melanoma, 1 - args.ham_share)]
+        sources.append((parts.ham_fit.paths, parts.ham_fit.melanoma, args.ham_share))
+        selection_parts = {"isic_select": parts.isic_select, "ham_select": parts.ham_select}
+        return sources, selection_parts, parts.isic_fit, parts.summary()
+    isic_fit, isic_select = parts
+    sources = [(isic_fit.paths, isic_fit.melanoma, 1.0)]
+    return sources, {"isic_select": isic_select}, isic_fit, {"isic_fit": len(isic_fit), "isic_select": len(isic_select)}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not 0.0 <= args.ham_share < 1.0:
         raise SystemExit(f"--ham-share must be in [0, 1); got {args.ham_share}")
     train, val = start_run(args)
     size = args.image_size
-    parts = training_parts(args, train, val)
-    if isinstance(parts, ClassifierParts):
-        sources = [(parts.isic_fit.paths, parts.isic_fit.melanoma, 1 - args.ham_share)]
-        sources.append((parts.ham_fit.paths, parts.ham_fit.melanoma, args.ham_share))
-        selection_parts = {"isic_select": parts.isic_select, "ham_select": parts.ham_select}
-        isic_fit, data_parts = parts.isic_fit, parts.summary()
-    else:
-        isic_fit, isic_select = parts
-        sources = [(isic_fit.paths, isic_fit.melanoma, 1.0)]
-        selection_parts = {"isic_select": isic_select}
-        data_parts = {"isic_fit": len(isic_fit), "isic_select": len(isic_select)}
+    sources, selection_parts, isic_fit, data_parts = _mixture(args, training_parts(args, train, val))
     isic_share = sources[0][2] / sum(share for _, _, share in sources)
     train_data = mixed_classification_dataset(sources, size, args.batch_size, seed=args.seed)
     # An epoch is one pass over the ISIC fit images, plus the HAM10000 images mixed in with them.
@@ -167,14 +177,27 @@ def main(argv: list[str] | None = None) -> None:
     best.save(args.out)  # uncompiled (no optimizer state), with the class activation output
     # The ensemble step starts from this copy: refresh it, or a rerun would ensemble the previous network.
     best.save(checkpoint_dir / "classifier-finetuned.keras")
-    card = {
+    card = _card(args, train, val, best, chosen)
+    write_history(args.out, checkpoint.history)
+    card["data"]["parts"] = data_parts
+    if args.ham is not None:
+        card["data"]["second_source"] = HAM_SOURCE
+        card["training_data"] = [ISIC_2017, HAM10000]
+    write_card(Path(args.out).with_suffix(".json"), card)
+    print(f"wrote {args.out} and its card; selection: {chosen}")
+
+
+def _card(args: argparse.Namespace, train, val, best: keras.Model, chosen: dict) -> dict:
+    """The classifier card a run writes (``training.train_ensemble`` and the later steps complete it)."""
+    size = args.image_size
+    return {
         "name": "classifier",
         "version": f"{run_record(args, train, val)['date']}-mobilenetv2-{size}",
         "file": args.out.name,
         "task": "binary classification: malignant (melanoma) vs benign (nevus, seborrheic keratosis)",
         "labels": ["benign", "malignant"],
         "input_size": size,
-        "preprocessing": "app.preprocessing.prepare_image: first frame, EXIF orientation, RGB "
+        "preprocessing": "lesion.preprocessing.prepare_image: first frame, EXIF orientation, RGB "
         "(alpha flattened on white, 16-bit scaled), resized to input_size x input_size without "
         "keeping aspect (area interpolation), values 0-255; the model scales to [-1, 1] itself",
         "output": "sigmoid probability of melanoma",
@@ -191,14 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         "gflops_per_image_with_views": round(gflops(best) * args.test_time_views, 3),
         "parameters": int(best.count_params()),
         "selection": chosen,
-        "selection_history": checkpoint.history,
         **run_record(args, train, val),
     }
-    card["data"]["parts"] = data_parts
-    if args.ham is not None:
-        card["data"]["second_source"] = HAM_SOURCE
-    write_card(Path(args.out).with_suffix(".json"), card)
-    print(f"wrote {args.out} and its card; selection: {chosen}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Example:
     python -m training.train_segmenter --data ../shared/data/isic2017 \
         --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
 
-Fits on the ISIC ``train/`` fit part of ``training.selection`` and chooses the epoch on its
+Fits on the ISIC ``train/`` fit part of ``training.splits`` and chooses the epoch on its
 selection part (the same images as the classifier's); ISIC ``val/`` is never read here. With
 ``--refit-epochs K`` the chosen model then trains K more epochs on all of ``train/`` (fit and
 selection parts) at a lower learning rate, and its last weights are kept: a count fixed in
@@ -19,17 +19,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.model_card import read_card, write_card
-from app.postprocessing import flip_views, mask_from_probability, merge_views
+from lesion.model_card import read_card, write_card
+from lesion.postprocessing import flip_views, mask_from_probability, merge_views
 from training.architectures import build_unet
 from training.callbacks import ProgressBar, ValidationCheckpoint
-from training.cli import run_record, start_run, training_parser
+from training.cli import read_history, run_record, start_run, training_parser, write_history
 from training.cost import gflops
 from training.data import IsicSplit, load_mask, model_inputs, segmentation_dataset
 from training.losses import bce_dice_loss
 from training.metrics import segmentation_scores
-from training.selection import split_isic
 from training.snapshots import average_snapshots
+from training.splits import split_isic
 
 #: Pixels with probability >= this are lesion.
 DEFAULT_THRESHOLD = 0.5
@@ -154,12 +154,39 @@ def refit(model: keras.Model, train: IsicSplit, args: argparse.Namespace) -> Non
     )
 
 
+def _card(args: argparse.Namespace, train, val, best: keras.Model, architecture: str, selection) -> dict:
+    """The segmenter card a run writes (``training.evaluate`` adds the measured figures)."""
+    size = args.image_size
+    other_clinics = not args.plain_augmentation
+    return {
+        "name": "segmenter",
+        "version": f"{run_record(args, train, val)['date']}-unet-mobilenetv2-{size}",
+        "file": args.out.name,
+        "task": "lesion segmentation (ISIC 2017 Part 1)",
+        "input_size": size,
+        "preprocessing": "lesion.preprocessing.prepare_image: first frame, EXIF orientation, RGB "
+        "(alpha flattened on white, 16-bit scaled), resized to input_size x input_size without "
+        "keeping aspect (area interpolation), values 0-255; the model scales to [-1, 1] itself",
+        "output": "per-pixel sigmoid lesion probability at input_size",
+        "postprocessing": "probability map resized bilinearly to the full image, thresholded, "
+        "largest connected component kept with holes filled",
+        "threshold": DEFAULT_THRESHOLD,
+        "test_time_views": 1,
+        "architecture": architecture,
+        "augmentation": "flips, 90-degree turns, affine, colour jitter"
+        + ("; other clinics: scale 0.75-1.35, colour cast, resolution loss" if other_clinics else ""),
+        "loss": "binary cross-entropy + soft Dice",
+        "gflops_per_image": gflops(best),
+        "parameters": int(best.count_params()),
+        "selection": selection,
+        **run_record(args, train, val),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     train, val = start_run(args)
-    size = args.image_size
     fit, select = (train, val) if args.select_on_val else split_isic(train)
-    other_clinics = not args.plain_augmentation
     architecture = "U-Net: MobileNetV2 encoder (ImageNet, batch-norm frozen), separable-conv decoder " + (
         f"(128, 64, 48, 32, then {args.full_resolution} at full resolution with the image as a skip)"
         if args.full_resolution
@@ -176,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         first_stage = read_card(args.initial_model.with_suffix(".json")).raw
-        selection, history = first_stage["selection"], first_stage["selection_history"]
+        selection = first_stage["selection"]
+        history = first_stage.get("selection_history") or read_history(args.initial_model)
         architecture = first_stage["architecture"]
     best = keras.models.load_model(args.initial_model or args.out, compile=False)
     if args.refit_epochs:
@@ -187,30 +215,8 @@ def main(argv: list[str] | None = None) -> None:
             f"peak learning rate {args.refit_learning_rate:g}; the last weights are kept (chosen on nothing)",
         }
     best.save(args.out)  # uncompiled: no optimizer state in the shipped file
-    card = {
-        "name": "segmenter",
-        "version": f"{run_record(args, train, val)['date']}-unet-mobilenetv2-{size}",
-        "file": args.out.name,
-        "task": "lesion segmentation (ISIC 2017 Part 1)",
-        "input_size": size,
-        "preprocessing": "app.preprocessing.prepare_image: first frame, EXIF orientation, RGB "
-        "(alpha flattened on white, 16-bit scaled), resized to input_size x input_size without "
-        "keeping aspect (area interpolation), values 0-255; the model scales to [-1, 1] itself",
-        "output": "per-pixel sigmoid lesion probability at input_size",
-        "postprocessing": "probability map resized bilinearly to the full image, thresholded, "
-        "largest connected component kept with holes filled",
-        "threshold": DEFAULT_THRESHOLD,
-        "test_time_views": 1,
-        "architecture": architecture,
-        "augmentation": "flips, 90-degree turns, affine, colour jitter"
-        + ("; other clinics: scale 0.75-1.35, colour cast, resolution loss" if other_clinics else ""),
-        "loss": "binary cross-entropy + soft Dice",
-        "gflops_per_image": gflops(best),
-        "parameters": int(best.count_params()),
-        "selection": selection,
-        "selection_history": history,
-        **run_record(args, train, val),
-    }
+    card = _card(args, train, val, best, architecture, selection)
+    write_history(args.out, history)
     if first_stage:
         card["training"]["epochs"] = first_stage["training"]["epochs"]
         card["training"]["stage_1_command"] = first_stage["training"]["command"]

@@ -1,6 +1,8 @@
-"""Pure post-processing of model outputs: probabilities -> labels, probability maps -> masks."""
+"""Pure post-processing of model outputs: probabilities -> labels and risk bands, probability maps -> masks."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,3 +74,11 @@ def _largest_filled_component(mask: np.ndarray) -> np.ndarray:
     filled = np.zeros_like(mask)
     cv2.drawContours(filled, [largest], -1, 1, thickness=cv2.FILLED)
     return filled
+
+
+def risk_band(probability: float, bands: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card's risk band (ordered, each with an exclusive upper ``below`` edge) for a probability."""
+    for band in bands:
+        if "below" not in band or probability < float(band["below"]):
+            return band
+    return bands[-1]

@@ -1,12 +1,12 @@
 """Which frozen ImageNet MobileNetV2 layers make the best melanoma probe, judged on the selection parts.
 
 Example:
-    python -m training.probe_layers --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
+    python -m experiments.probe_layers --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
         --backbone-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5
 
 For each candidate layer set, HAM10000 weight and C: a probe fitted on the fit parts of
-``training.selection`` and its AUC on the ISIC and HAM10000 selection parts. ISIC ``val/``
-and the held-out HAM10000 lesions are not read. ``training.probe_ensemble.PROBE_LAYERS`` is
+``training.splits`` and its AUC on the ISIC and HAM10000 selection parts. ISIC ``val/``
+and the held-out HAM10000 lesions are not read. ``training.ensemble.PROBE_LAYERS`` is
 the set that won here. ``--lite`` probes an EfficientNet-Lite's block outputs the same way,
 for a like-for-like comparison of backbones; ``--image-size`` probes at another input size
 (e.g. a larger backbone at the size that fits the FLOP budget). Writes a JSON report.
@@ -26,11 +26,11 @@ from keras import layers
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
+from experiments.efficientnet_lite import build_efficientnet_lite
 from training.cli import backbone_weights, existing_dir
 from training.data import model_inputs, read_split
-from training.efficientnet_lite import build_efficientnet_lite
-from training.probe_ensemble import fit_probe, imagenet_features
-from training.selection import classifier_parts
+from training.ensemble import fit_probe, imagenet_features
+from training.splits import classifier_parts
 
 IMAGE_SIZE = 224
 CANDIDATES = (
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         "--lite", type=Path, default=None, help="EfficientNet-Lite .npz: probe its block outputs instead"
     )
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="input side in pixels")
-    parser.add_argument("--out", type=Path, default=Path("docs/probe_layers.json"))
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/probe_layers.json"))
     args = parser.parse_args(argv)
     parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
     maps = (

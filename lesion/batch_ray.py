@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.batch import Scored, score_files
-from app.inference import Predictor
+from lesion.batch import Scored, score_files
+from lesion.inference import Predictor
 
 
 class _ScoringActor:

@@ -12,7 +12,7 @@ from PIL import Image
 from tests.conftest import ISIC_FIXTURES
 from training.data import IsicSplit, mixed_classification_dataset, read_split, resolution_jitter
 from training.metrics import bootstrap_auc
-from training.selection import classifier_parts, split_isic
+from training.splits import classifier_parts, split_isic
 from training.train_classifier import selection_score
 
 

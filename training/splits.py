@@ -1,24 +1,67 @@
-"""The classifier's data parts: what fits, what selects, what only reports.
+"""Every cut of the data: what fits, what selects, what only reports.
 
-ISIC ``train/`` is cut into a fit part and a selection part (by image); the HAM10000 ``fit``
-part of ``training.ham`` is cut the same way by lesion. Epochs, ensembles, calibration and the
-threshold are chosen on the two selection parts. ISIC ``val/`` and the HAM10000 ``held_out``
-lesions choose nothing: they are only reported.
+A stable hash of each group's name (image or lesion id) decides its part, so every run cuts the
+same parts. HAM10000 (reduced to 200x150) is first split by lesion into a ``fit`` part and the
+``held_out`` lesions. ISIC ``train/`` is cut into a fit part and a selection part (by image); the
+HAM10000 fit part is cut the same way by lesion. Epochs, ensembles, calibration and the
+threshold are chosen on the two selection parts. ISIC ``val/`` and the HAM10000 held-out
+lesions choose nothing: they are only reported. The quality gate's negatives are held out by
+source group with the same hash.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from training.data import IsicSplit
-from training.ham import read_ham
-from training.negatives import held_out
 
 #: Share of ISIC ``train/`` images, and of HAM10000 fit-part lesions, set aside for selection.
 SELECTION_FRACTION = 0.2
+#: Share of HAM10000 lesions kept out of every fit and selection, for reporting only.
+HELD_OUT_FRACTION = 0.3
+
+
+def held_out(group: str, fraction: float = 0.35) -> bool:
+    """Whether a group belongs to the held-out part (a stable hash of its name, not a random draw)."""
+    digest = hashlib.sha256(group.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+@dataclass(frozen=True)
+class HamImages:
+    """Image paths with their lesion, diagnosis and melanoma label (1 for ``mel``)."""
+
+    paths: tuple[Path, ...]
+    lesion_ids: tuple[str, ...]
+    diagnoses: tuple[str, ...]
+
+    @property
+    def melanoma(self) -> tuple[int, ...]:
+        return tuple(int(dx == "mel") for dx in self.diagnoses)
+
+
+def read_ham(folder: Path, part: str = "all") -> HamImages:
+    """HAM10000 images of one part, split by ``lesion_id`` so no lesion is in two parts.
+
+    Args:
+        folder: the folder with ``metadata.csv`` and ``images/``.
+        part: ``"fit"`` (usable for fitting and selection), ``"held_out"`` (reporting only) or ``"all"``.
+    """
+    if part not in ("fit", "held_out", "all"):
+        raise ValueError(f"part must be fit, held_out or all. Received part={part!r}")
+    rows = []
+    with (Path(folder) / "metadata.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            kept_out = held_out(f"ham10000/{row['lesion_id']}", HELD_OUT_FRACTION)
+            if part == "all" or kept_out == (part == "held_out"):
+                rows.append((Path(folder) / "images" / f"{row['image_id']}.jpg", row["lesion_id"], row["dx"]))
+    rows.sort()
+    return HamImages(tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows))
 
 
 @dataclass(frozen=True)

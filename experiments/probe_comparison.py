@@ -1,7 +1,7 @@
 """Compare frozen ImageNet backbones and ways of adding HAM10000 with linear melanoma probes.
 
 Example:
-    python -m training.probe_comparison --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
+    python -m experiments.probe_comparison --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
         --mobilenet-weights ../shared/weights/mobilenet_v2_1.0_imagenet_no_top.weights.h5 \
         --lite ../shared/weights/efficientnet_lite0_imagenet.npz ../shared/weights/efficientnet_lite2_imagenet.npz
 
@@ -25,13 +25,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
-from app.preprocessing import prepare_image
+from experiments.efficientnet_lite import build_efficientnet_lite
+from lesion.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
-from training.efficientnet_lite import build_efficientnet_lite
-from training.ham import read_ham
+from training.ensemble import fit_probe, imagenet_features
 from training.metrics import bootstrap_auc
-from training.probe_ensemble import fit_probe, imagenet_features
+from training.splits import read_ham
 
 IMAGE_SIZE = 256
 C_GRID = (0.0003, 0.001, 0.003, 0.01)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ham", type=existing_dir, required=True)
     parser.add_argument("--mobilenet-weights", default="imagenet", help="MobileNetV2 no-top weights file")
     parser.add_argument("--lite", type=Path, nargs="*", default=[], help="EfficientNet-Lite .npz files")
-    parser.add_argument("--out", type=Path, default=Path("docs/probe_comparison.json"))
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/probe_comparison.json"))
     args = parser.parse_args(argv)
     train, val = read_split(args.data / "train"), read_split(args.data / "val")
     ham_fit, ham_held = read_ham(args.ham, "fit"), read_ham(args.ham, "held_out")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import ModelLoadError
+from lesion.errors import ModelLoadError
 
 DERMOSCOPY = "dermoscopy"
 SKIN_PHOTO = "skin_photo"

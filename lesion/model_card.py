@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import ModelLoadError
+from lesion.errors import ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class ModelCard:
             },
             {"name": "above threshold", "meaning": "The model scores this lesion at or above its decision threshold."},
         ]
+
+    @property
+    def training_data(self) -> list[dict[str, str]]:
+        """The data sets the model learned from, each ``{"name", "licence"}`` (empty on older cards)."""
+        return [dict(entry) for entry in self.raw.get("training_data", [])]
 
     @property
     def path(self) -> str:

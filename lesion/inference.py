@@ -1,7 +1,7 @@
 """The shared inference path: load the models once, analyse decoded images.
 
 Used by the batch CLI, the web app and ``training.evaluate``; preprocessing comes from
-``app.preprocessing`` and post-processing from ``app.postprocessing``.
+``lesion.preprocessing`` and post-processing from ``lesion.postprocessing``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import ModelLoadError
-from app.model_card import ModelCard, read_card
-from app.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
-from app.preprocessing import DecodedImage, resize_for_model
-from app.quality import DERMOSCOPY, KINDS, QualityGate
-from app.runtimes import Forward, file_sha256, keras_forward, tflite_forward
+from lesion.errors import ModelLoadError
+from lesion.model_card import ModelCard, read_card
+from lesion.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
+from lesion.preprocessing import DecodedImage, resize_for_model
+from lesion.quality import DERMOSCOPY, KINDS, QualityGate
+from lesion.runtimes import Forward, file_sha256, keras_forward, tflite_forward
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Analysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
     #: The classifier's class activation map (coarse grid, unnormalised), when it has one.
     activation: np.ndarray | None = None
-    #: The quality gate's verdict (``app.quality.KINDS``) and each kind's probability (None without a gate).
+    #: The quality gate's verdict (``lesion.quality.KINDS``) and each kind's probability (None without a gate).
     photo_kind: str | None = None
     kind_probabilities: dict[str, float] | None = None
 

@@ -7,9 +7,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from app.errors import ModelLoadError
-from app.model_card import read_card
-from app.quality import QualityGate
+from lesion.errors import ModelLoadError
+from lesion.model_card import read_card
+from lesion.quality import QualityGate
 
 MODEL_NAMES = ("classifier", "segmenter")
 
@@ -55,7 +55,7 @@ def _check_runtime(models_dir: Path, card: dict, keras_path: Path) -> None:
     """Without TensorFlow (the LiteRT-only install), every model must have a current TFLite export."""
     if importlib.util.find_spec("tensorflow") is not None:
         return
-    from app.runtimes import file_sha256
+    from lesion.runtimes import file_sha256
 
     export = card.get("tflite")
     if not export or export.get("keras_sha256") != file_sha256(keras_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import ModelLoadError
+from lesion.errors import ModelLoadError
 
 # TensorFlow is imported lazily below; keep its C++ start-up chatter out of the logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -22,15 +22,3 @@ class UnprocessableImageError(InvalidImageError):
 
 class ModelLoadError(RuntimeError):
     """A model file or its card is missing, corrupt or inconsistent."""
-
-
-class MissingUploadError(ValueError):
-    """The request carries no file, or an empty one."""
-
-    code = "missing_image"
-
-
-class InvalidParameterError(ValueError):
-    """A request parameter other than the image is malformed."""
-
-    code = "invalid_parameter"

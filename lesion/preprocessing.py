@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.errors import UnprocessableImageError, UnsupportedImageError
+from lesion.errors import UnprocessableImageError, UnsupportedImageError
 
 #: Smallest side, in pixels, of an image we agree to analyse.
 MIN_SIDE = 32

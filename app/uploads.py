@@ -1,0 +1,73 @@
+"""Reading a request: the uploaded file, the optional scale, and the models it needs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import current_app, request
+from werkzeug.datastructures import FileStorage
+
+from app.inference_extension import get_predictor
+from lesion.analysis import UploadResult, analyse_upload
+from lesion.inference import Predictor
+
+
+class MissingUploadError(ValueError):
+    """The request carries no file, or an empty one."""
+
+    code = "missing_image"
+
+
+class InvalidParameterError(ValueError):
+    """A request parameter other than the image is malformed."""
+
+    code = "invalid_parameter"
+
+
+class ModelsNotReadyError(RuntimeError):
+    """The models are not loaded yet; the message is what the caller is told (a 503)."""
+
+    code = "not_ready"
+
+
+def read_upload(files: Any, field: str = "image") -> bytes:
+    """Return the bytes of the uploaded file, in memory; raise if absent or empty."""
+    upload: FileStorage | None = files.get(field)
+    if upload is None:
+        raise MissingUploadError(f"No file in the form field '{field}'.")
+    data = upload.read()
+    if not data:
+        raise MissingUploadError("The uploaded file is empty.")
+    return data
+
+
+def read_scale(values: Any, field: str = "mm_per_px") -> float | None:
+    """The optional photo scale in millimetres per pixel; raise if present but not a positive number."""
+    raw = values.get(field, "")
+    if raw in ("", None):
+        return None
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and 0 < scale < 10):
+        raise InvalidParameterError(f"{field} must be a positive number of millimetres per pixel (under 10).")
+    return scale
+
+
+def ready_predictor(not_ready_message: str) -> Predictor:
+    """The loaded predictor; raise :class:`ModelsNotReadyError` with the message while it is loading."""
+    predictor = get_predictor()
+    if predictor is None:
+        raise ModelsNotReadyError(not_ready_message)
+    return predictor
+
+
+def analyse_request(not_ready_message: str, for_display: bool = False) -> tuple[Predictor, UploadResult]:
+    """The predictor and the analysis of the current request's upload (scale checked before the image)."""
+    predictor = ready_predictor(not_ready_message)
+    scale = read_scale(request.values)
+    data = read_upload(request.files)
+    max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
+    return predictor, analyse_upload(data, predictor, max_pixels, scale, for_display=for_display)
