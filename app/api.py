@@ -9,8 +9,9 @@ from flask import Blueprint, jsonify, request
 
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
-from app.uploads import analyse_request, ready_predictor
-from lesion.analysis import EXPLANATION_NOTE, NOT_A_DIAGNOSIS, UploadResult, quality_of
+from app.uploads import analyse_request, compare_request, ready_predictor
+from lesion.analysis import DISPLAY_MAX_SIDE, EXPLANATION_NOTE, NOT_A_DIAGNOSIS, UploadResult, quality_of
+from lesion.change import ChangeResult, overlay_png_base64
 from lesion.inference import Predictor
 from lesion.postprocessing import risk_band
 from lesion.rendering import explanation_png_base64, mask_png_base64
@@ -18,15 +19,17 @@ from lesion.rendering import explanation_png_base64, mask_png_base64
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 probes = Blueprint("probes", __name__)
 NOT_READY = "The models are not loaded yet."
+#: A comparison's own stages, recorded beside the two analyses' stages.
+STAGES = ("register", "compare", "overlay")
 
 
-def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> dict[str, Any]:
+def result_json(result: UploadResult, predictor: Predictor, total_ms: float, with_mask: bool = True) -> dict[str, Any]:
     """The API's answer for one analysed image; no probability, label or band for a refused photo."""
     card = predictor.classifier.card
     probability = result.analysis.probability
     width, height = result.decoded.size
     judged = result.analysis.in_distribution
-    return {
+    payload = {
         "quality": quality_of(result),
         "malignant_probability": round(probability, 6) if judged else None,
         "label": result.analysis.label if judged else None,
@@ -38,6 +41,24 @@ def result_json(result: UploadResult, predictor: Predictor, total_ms: float) -> 
         "lesion": result.lesion.as_dict(),
         "model": predictor.model_versions,
         "timing_ms": {**result.timing_ms, "total": round(total_ms, 2)},
+        "disclaimer": NOT_A_DIAGNOSIS,
+    }
+    if not with_mask:
+        del payload["mask_png"]
+    return payload
+
+
+def compare_json(pair: ChangeResult, predictor: Predictor, overlay_png: str | None) -> dict[str, Any]:
+    """The API's answer for a comparison; ``change`` is null unless the photos show the same lesion."""
+    change = pair.comparison.change
+    return {
+        "same_lesion": pair.same_lesion,
+        "message": pair.comparison.message,
+        "registration": {**pair.registration.summary(), "reason": pair.registration.reason},
+        "before": result_json(pair.before, predictor, pair.timing_ms["before"], with_mask=False),
+        "after": result_json(pair.after, predictor, pair.timing_ms["after"], with_mask=False),
+        "change": None if change is None else change.as_dict(),
+        "overlay_png": overlay_png,
         "disclaimer": NOT_A_DIAGNOSIS,
     }
 
@@ -57,6 +78,22 @@ def analyze():
         payload["timing_ms"]["explanation"] = explanation_ms
         payload["explanation"] = EXPLANATION_NOTE
     observe_stages(payload["timing_ms"])
+    return jsonify(payload)
+
+
+@bp.post("/compare")
+def compare():
+    started = time.perf_counter()
+    predictor, pair, _ = compare_request(NOT_READY)
+    started_overlay = time.perf_counter()
+    overlay = None
+    if pair.registration.same_lesion:
+        overlay = overlay_png_base64(pair, DISPLAY_MAX_SIDE)
+    timing = {**pair.timing_ms, "overlay": round(1000 * (time.perf_counter() - started_overlay), 2)}
+    payload = compare_json(pair, predictor, overlay)
+    payload["timing_ms"] = {**timing, "total": round(1000 * (time.perf_counter() - started), 2)}
+    for stages in (pair.before.timing_ms, pair.after.timing_ms, {name: timing[name] for name in STAGES}):
+        observe_stages(stages)
     return jsonify(payload)
 
 

@@ -33,7 +33,9 @@ def error_response(status: int, code: str, message: str) -> tuple[Response | str
     """JSON for API clients, the upload page with the message for browsers."""
     if request.path.startswith("/api/") or not request.accept_mimetypes.accept_html:
         return jsonify(error={"code": code, "message": message}), status
-    return render_template("index.html", error=message), status
+    # A failed comparison shows its own form again, anything else the upload page.
+    page = "compare.html" if request.path.rstrip("/") == "/compare" else "index.html"
+    return render_template(page, error=message), status
 
 
 def _domain_error(error: InvalidImageError | MissingUploadError | InvalidParameterError) -> tuple[Response | str, int]:

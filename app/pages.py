@@ -8,8 +8,9 @@ from flask import Blueprint, render_template
 
 from app.inference_extension import get_predictor
 from app.metrics import observe_stages
-from app.uploads import analyse_request
-from lesion.analysis import EXPLANATION_NOTE, NOT_A_DIAGNOSIS, quality_of
+from app.uploads import COMPARED, analyse_request, compare_request
+from lesion.analysis import DISPLAY_MAX_SIDE, EXPLANATION_NOTE, NOT_A_DIAGNOSIS, quality_of
+from lesion.change import change_rows, overlay_image
 from lesion.overlay import data_uri, encode_png
 from lesion.postprocessing import risk_band
 from lesion.rendering import display_images, explanation_layer
@@ -59,5 +60,54 @@ def analyse():
         explanation_note=EXPLANATION_NOTE,
         models=predictor.model_versions,
         quality=quality_of(result),
+        total_ms=round(1000 * (time.perf_counter() - started), 1),
+    )
+
+
+@bp.get("/compare")
+def compare_form():
+    return render_template("compare.html", disclaimer=NOT_A_DIAGNOSIS)
+
+
+@bp.post("/compare")
+def compare():
+    started = time.perf_counter()
+    predictor, pair, dates = compare_request("The models are still loading; try again in a moment.")
+    started_render = time.perf_counter()
+    card = predictor.classifier.card
+    sides = []
+    for name, result, taken in zip(COMPARED, (pair.before, pair.after), dates, strict=True):
+        photo_jpeg, overlay_png = display_images(result)
+        sides.append(
+            {
+                "name": name,
+                "result": result,
+                "date": taken,
+                "quality": quality_of(result),
+                "band": risk_band(result.analysis.probability, card.risk_bands),
+                "photo_uri": data_uri(photo_jpeg, "image/jpeg"),
+                "overlay_uri": data_uri(overlay_png, "image/png"),
+            }
+        )
+    registered = pair.registration.same_lesion
+    overlay_uri = data_uri(encode_png(overlay_image(pair, DISPLAY_MAX_SIDE)), "image/png") if registered else None
+    own = {"register": pair.timing_ms["register"], "compare": pair.timing_ms["compare"]}
+    for stages in (pair.before.timing_ms, pair.after.timing_ms, own):
+        observe_stages(stages)
+    observe_stages({"render": 1000 * (time.perf_counter() - started_render)})
+    change = pair.comparison.change
+    return render_template(
+        "compare_result.html",
+        disclaimer=NOT_A_DIAGNOSIS,
+        sides=sides,
+        same_lesion=registered,
+        registration=pair.registration,
+        change=change,
+        rows=[] if change is None else change_rows(change),
+        message=pair.comparison.message,
+        overlay_uri=overlay_uri,
+        bands=card.risk_bands,
+        threshold_meaning=card.raw.get("threshold_meaning", ""),
+        models=predictor.model_versions,
         total_ms=round(1000 * (time.perf_counter() - started), 1),
     )

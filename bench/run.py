@@ -4,7 +4,8 @@
 
 Writes bench/RESULTS.md. Figures are measured together in one run so ratios are meaningful;
 ``--baseline-rev`` also serves the models committed at that git revision, in the same run, to
-compare end-to-end latency with them.
+compare end-to-end latency with them. The last section is bench/compare.py's: a comparison of
+two 12 MP photos (``python -m bench.compare`` measures it alone).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.compare import measure as measure_comparison
 from bench.load import FIXTURE, post_image
 from bench.server import ROOT, start_server
 from lesion.analysis import UploadResult
@@ -198,10 +200,10 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             models = baseline_models(args.baseline_rev, Path(folder))
             e2e["baseline"] = (args.baseline_rev, baseline_latency(models, inputs["isic-256px"]))
-    write_results(stages, reference, e2e, predictor)
+    write_results(stages, reference, e2e, predictor, measure_comparison(predictor))
 
 
-def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor) -> None:
+def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor, comparison: list[str]) -> None:
     names = list(stages)
     forward = stages["isic-256px"]["classifier"][0] + stages["isic-256px"]["segmenter"][0]
     seed = (
@@ -290,6 +292,7 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
     ]
     lines += ["", "## Targets", "", "| target | met | measured |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {detail} |" for name, ok, detail in checks]
+    lines += ["", *comparison]
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

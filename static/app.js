@@ -26,6 +26,10 @@
       if (status) { status.textContent = "Analysing…"; }
     });
   }
+  var compare = document.getElementById("compare-form");
+  if (compare && status) {
+    compare.addEventListener("submit", function () { status.textContent = "Comparing…"; });
+  }
   var slider = document.getElementById("opacity");
   var overlay = document.getElementById("overlay");
   if (slider && overlay) {

@@ -10,9 +10,11 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import ROOT
+from tests.synthetic_pairs import Camera, grown_pair
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
+COMPARE_SCREENSHOT = ROOT / "docs" / "compare.png"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Chromium is not installed (CI installs it)"
@@ -72,4 +74,32 @@ def test_upload_shows_probability_and_overlay(live_url, browser, lesion_path) ->
         page.fill("#opacity", "100")
         page.dispatch_event("#opacity", "input")
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert errors == []
+
+
+def test_compare_page_shows_both_outlines_and_the_change(live_url, browser, tmp_path) -> None:
+    before, after, _ = grown_pair("ISIC_0012151", 1.25, Camera(30, 0.85, (6, -4), gain=0.85, jpeg_quality=80))
+    paths = {name: tmp_path / f"{name}.jpg" for name in ("before", "after")}
+    paths["before"].write_bytes(before)
+    paths["after"].write_bytes(after)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(live_url)
+    page.click("#compare-link")
+    page.set_input_files("#before", str(paths["before"]))
+    page.set_input_files("#after", str(paths["after"]))
+    page.fill("#before_date", "2026-01-01")
+    page.fill("#after_date", "2026-07-02")
+    page.click("#submit")
+    page.wait_for_selector("#changes", timeout=60_000)
+    assert page.evaluate("document.getElementById('registered').naturalWidth") > 0
+    assert page.locator(".swatch-before").is_visible() and page.locator(".swatch-after").is_visible()
+    assert page.inner_text("#before-probability").endswith("%")
+    assert page.inner_text("#after-probability").endswith("%")
+    assert "Larger area" in page.inner_text("#changes")
+    assert "not a diagnosis" in page.inner_text("body").lower()
+    if os.environ.get("SAVE_SCREENSHOT"):
+        page.screenshot(path=str(COMPARE_SCREENSHOT), full_page=True)
     assert errors == []

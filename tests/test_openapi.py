@@ -12,6 +12,7 @@ from PIL import Image
 
 from app import create_app
 from tests.conftest import ROOT, encode, upload_limit
+from tests.synthetic_pairs import Camera, grown_pair, jpeg, load
 
 SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
 checked: set[tuple[str, str, str]] = set()
@@ -87,6 +88,49 @@ def test_too_large(app, lesion_path) -> None:
     _check(response, "/api/v1/analyze", "post")
 
 
+def _compare(client, before: bytes | None, after: bytes | None, **fields):
+    form = dict(fields)
+    for name, data in (("before", before), ("after", after)):
+        if data is not None:
+            form[name] = (io.BytesIO(data), f"{name}.jpg")
+    return client.post("/api/v1/compare", data=form, content_type="multipart/form-data")
+
+
+def test_comparison_of_a_grown_lesion(client) -> None:
+    before, after, _ = grown_pair("ISIC_0012151", 1.25, Camera(30, 0.85, (6, -4), gain=0.85, jpeg_quality=80))
+    response = _compare(
+        client, before, after, before_date="2026-01-01", after_date="2026-07-02", after_mm_per_px="0.04"
+    )
+    payload = _check(response, "/api/v1/compare", "post")
+    assert payload["same_lesion"] and payload["change"]["days"] == 182 and payload["overlay_png"]
+
+
+def test_comparison_of_different_lesions(client) -> None:
+    first, second = (jpeg(load(name)[0]) for name in ("ISIC_0012099", "ISIC_0012143"))
+    payload = _check(_compare(client, first, second), "/api/v1/compare", "post")
+    assert payload["same_lesion"] is False and payload["change"] is None
+
+
+@pytest.mark.parametrize(
+    ("after", "fields", "status"),
+    [(None, {}, 400), (b"not an image", {}, 415), ("tiny", {}, 422), ("lesion", {"before_date": "01/02/2026"}, 400)],
+)
+def test_comparison_errors(client, lesion_path, after, fields: dict, status: int) -> None:
+    if after == "tiny":
+        after = encode(Image.new("RGB", (16, 16)), "PNG")
+    elif after == "lesion":
+        after = lesion_path.read_bytes()
+    response = _compare(client, lesion_path.read_bytes(), after, **fields)
+    assert response.status_code == status
+    _check(response, "/api/v1/compare", "post")
+
+
+def test_comparison_too_large(app, lesion_path) -> None:
+    with upload_limit(app, 10_000):
+        response = _compare(app.test_client(), lesion_path.read_bytes(), lesion_path.read_bytes())
+    _check(response, "/api/v1/compare", "post")
+
+
 def test_models_and_probes(client) -> None:
     _check(client.get("/api/v1/models"), "/api/v1/models")
     _check(client.get("/healthz"), "/healthz")
@@ -96,6 +140,7 @@ def test_models_and_probes(client) -> None:
 def test_not_ready() -> None:
     unloaded = create_app({"TESTING": True, "LOAD_MODELS": False}).test_client()
     _check(_analyze(unloaded, b"x"), "/api/v1/analyze", "post")
+    _check(_compare(unloaded, b"x", b"y"), "/api/v1/compare", "post")
     _check(unloaded.get("/api/v1/models"), "/api/v1/models")
     _check(unloaded.get("/readyz"), "/readyz")
 
