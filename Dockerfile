@@ -21,6 +21,10 @@ RUN case "$RUNTIME" in \
     && /opt/venv/bin/pip uninstall --yes pip \
     && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
     && find /opt/venv -path '*/tests' -prune -exec rm -rf {} +
+# The LiteRT image serves the TFLite exports: the .keras files they were made from (the
+# classifier's is 94 MB) stay out of it. A multi-stage copy, so no layer holds them.
+COPY models/ /build/models/
+RUN if [ "$RUNTIME" = litert ]; then rm -f /build/models/*.keras; fi
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
@@ -34,7 +38,7 @@ WORKDIR /srv/lesion
 COPY --from=build /opt/venv /opt/venv
 COPY app/ app/
 COPY lesion/ lesion/
-COPY models/ models/
+COPY --from=build /build/models/ models/
 COPY templates/ templates/
 COPY static/ static/
 COPY wsgi.py gunicorn.conf.py ./

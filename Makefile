@@ -5,15 +5,18 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DATA ?= ../shared/data/isic2017
 HAM ?= ../shared/data/ham10000
+ISIC2020 ?= ../shared/data/isic2020
+ARCHIVE ?= ../shared/data/isic_archive
+CLINICAL ?= ../shared/data/clinical_photos
 WEIGHTS ?= imagenet
-# The last commit with the version-1 models, compared end to end by `make bench`.
-BENCH_BASELINE ?= 5d53557
+# The last commit with the version-2 models, compared end to end by `make bench`.
+BENCH_BASELINE ?= 549b62b
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: container container-test setup run test lint train train-classifier ensemble train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
+.PHONY: container container-test setup run test lint train train-classifier ensemble dermoscopy train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +26,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# sklesion pins tensorflow 2.17 in its metadata; its model.keras loads in Keras 3.15, so no deps.
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps sklesion==0.2.2
 	touch $@
 
 ## setup: create .venv/ and install everything (runtime, training, tests)
@@ -52,7 +57,7 @@ lint: setup
 
 ## train: train both models on $(DATA) and $(HAM) (WEIGHTS=imagenet or a .weights.h5 file), then
 ## calibrate, export, fit the quality gate and score them on data that chose nothing
-train: train-classifier ensemble train-segmenter calibrate export quality-gate evaluate
+train: train-classifier ensemble dermoscopy train-segmenter calibrate export quality-gate evaluate
 
 train-classifier: setup
 	$(BIN)/python -m training.train_classifier --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
@@ -60,6 +65,10 @@ train-classifier: setup
 ## ensemble: add the linear probe on frozen ImageNet features to the fine-tuned classifier
 ensemble: setup
 	$(BIN)/python -m training.train_ensemble --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
+
+## dermoscopy: add the dermoscopy member (a probe on sklesion's Xception features) to the ensemble: version 3
+dermoscopy: setup
+	$(BIN)/python -m training.train_dermoscopy --data $(DATA) --archive $(ARCHIVE) --isic2020 $(ISIC2020)
 
 ## train-segmenter: the shipped segmenter is still version 1 (version 2's recipe, the tool's
 ## defaults, scored lower on val/: see docs/MODELS.md), so this reproduces version 1's recipe
@@ -69,11 +78,13 @@ train-segmenter: setup
 
 ## calibrate: Platt scaling, the 90%-sensitivity threshold and risk bands, on the selection parts
 calibrate: setup
-	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM)
+	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020)
 
-## evaluate: official ISIC metrics on $(DATA)/val and AUC on the held-out $(HAM) lesions, into the cards
+## evaluate: official ISIC metrics on $(DATA)/val, AUC on the held-out $(HAM) lesions and the $(ISIC2020)
+## report patients, into the cards
 evaluate: setup
-	$(BIN)/python -m training.evaluate --data $(DATA)/val --ham $(HAM) --out models/val_metrics.json --update-cards
+	$(BIN)/python -m training.evaluate --data $(DATA)/val --ham $(HAM) --isic2020 $(ISIC2020) \
+		--out models/val_metrics.json --update-cards
 
 ## export: TFLite files for serving, checked against the Keras models
 export: setup

@@ -38,6 +38,8 @@ from lesion.preprocessing import decode_image, resize_for_model
 from lesion.rendering import display_images, explanation_png_base64
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
+#: End-to-end p50 budget for a 256 px photo through gunicorn (issue 20: version 3 with its Xception member).
+P50_BUDGET_MS = 100.0
 
 
 def make_inputs() -> dict[str, bytes]:
@@ -279,9 +281,9 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         *(
             [
                 (
-                    f"end-to-end p50 (256 px) no slower than the models of {e2e['baseline'][0]}",
-                    p50_256 <= e2e["baseline"][1][0],
-                    f"{p50_256:.1f} vs {e2e['baseline'][1][0]:.1f} ms",
+                    f"end-to-end p50 (256 px) within {P50_BUDGET_MS:.0f} ms, beside the models of {e2e['baseline'][0]}",
+                    p50_256 <= P50_BUDGET_MS,
+                    f"{p50_256:.1f} ms vs {e2e['baseline'][1][0]:.1f} ms in the same run",
                 )
             ]
             if "baseline" in e2e

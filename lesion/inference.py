@@ -15,6 +15,7 @@ import numpy as np
 
 from lesion.errors import ModelLoadError
 from lesion.model_card import ModelCard, read_card
+from lesion.model_files import serving_only
 from lesion.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
 from lesion.preprocessing import DecodedImage, resize_for_model
 from lesion.quality import DERMOSCOPY, KINDS, QualityGate
@@ -76,9 +77,12 @@ def load_model(models_dir: Path, name: str, runtime: str = "auto") -> LoadedMode
         raise ValueError(f"runtime must be auto, keras or tflite. Received runtime={runtime!r}")
     card = read_card(Path(models_dir) / f"{name}.json")
     path = Path(models_dir) / card.path
-    if not path.is_file():
-        raise ModelLoadError(f"Model file {path} does not exist")
     export = card.raw.get("tflite")
+    if not path.is_file():
+        if runtime != "keras" and export and serving_only(Path(models_dir), card.raw):
+            # The LiteRT image ships the exports without their .keras sources (and without TensorFlow).
+            return LoadedModel(card, tflite_forward(Path(models_dir) / export["file"], card.input_size), "tflite")
+        raise ModelLoadError(f"Model file {path} does not exist")
     if runtime != "keras" and export:
         tflite_path = Path(models_dir) / export["file"]
         current = tflite_path.is_file() and export.get("keras_sha256") == file_sha256(path)

@@ -20,6 +20,9 @@ def check_model_files(models_dir: str | Path) -> str | None:
         for name in MODEL_NAMES:
             card = read_card(Path(models_dir) / f"{name}.json")
             path = Path(models_dir) / card.path
+            if not path.is_file() and serving_only(Path(models_dir), card.raw):
+                _check_extras(Path(models_dir), card.raw)
+                continue
             if not path.is_file():
                 raise ModelLoadError(f"Model file {path} does not exist")
             try:
@@ -34,6 +37,17 @@ def check_model_files(models_dir: str | Path) -> str | None:
     except ModelLoadError as error:
         return str(error)
     return None
+
+
+def serving_only(models_dir: Path, card: dict) -> bool:
+    """Whether a model may run from its TFLite export alone: no TensorFlow here and the export is present.
+
+    The LiteRT image (``Dockerfile``) copies the exports but not the ``.keras`` files they were
+    made from, so their staleness cannot be checked there; it is checked where both exist.
+    """
+    export = card.get("tflite")
+    has_export = bool(export) and (models_dir / export["file"]).is_file()
+    return has_export and importlib.util.find_spec("tensorflow") is None
 
 
 def _check_extras(models_dir: Path, card: dict) -> None:

@@ -30,7 +30,8 @@ from lesion.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
 from training.operating_point import band_edges, threshold_meaning
-from training.splits import classifier_parts
+from training.sources import isic2020_parts
+from training.splits import LabelledImages, classifier_parts
 
 BINS = 10
 
@@ -101,19 +102,38 @@ def reliability_figure(truth: np.ndarray, raw: np.ndarray, calibrated: np.ndarra
     figure.savefig(path)
 
 
+def calibration_parts(args: argparse.Namespace, contaminated: bool) -> tuple[tuple[LabelledImages, ...], str]:
+    """The selection parts calibration is fitted on, and their description.
+
+    A classifier with the dermoscopy member (sklesion, trained on HAM10000) scores HAM10000 images
+    it memorised, so the HAM10000 selection part would bias its threshold: it is left out then.
+    """
+    parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
+    chosen, names = [parts.isic_select], ["ISIC train/ selection images"]
+    if not contaminated:
+        chosen.append(parts.ham_select)
+        names.append("HAM10000 selection lesions")
+    if args.isic2020 is not None:
+        chosen.append(isic2020_parts(args.isic2020)["select"])
+        names.append("ISIC 2020 selection patients")
+    return tuple(chosen), ", ".join(names)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=existing_dir, required=True, help="ISIC folder with train/ and val/")
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder (metadata.csv, images/)")
+    parser.add_argument(
+        "--isic2020", type=existing_dir, default=None, help="ISIC 2020 folder: add its selection patients"
+    )
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--target-sensitivity", type=float, default=0.90)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--figure", type=Path, default=Path("docs/reliability.png"))
     args = parser.parse_args(argv)
-    parts = classifier_parts(read_split(args.data / "train"), read_split(args.data / "val"), args.ham)
-    selection = (parts.isic_select, parts.ham_select)
     classifier = load_model(args.models, "classifier", "keras")
+    selection, described_parts = calibration_parts(args, contaminated="dermoscopy_member" in classifier.card.raw)
     side = classifier.card.input_size
     paths = [path for part in selection for path in part.paths]
     raw = np.concatenate(
@@ -140,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         "method": "Platt scaling of the raw output's logit",
         "slope": slope,
         "intercept": intercept,
-        "data": f"{described}: ISIC train/ images and HAM10000 lesions that fitted neither ensemble member",
+        "data": f"{described}: {described_parts}, which fitted no member",
         "images": len(truth),
         "ece_raw": round(expected_calibration_error(truth, raw), 4),
         "ece_calibrated_out_of_fold": round(expected_calibration_error(truth, held_out), 4),
