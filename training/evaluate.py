@@ -151,6 +151,13 @@ def _with_views(loaded, views: int | None):
 
 def _selection_note(card: dict) -> str | None:
     """How the card's model was chosen, in one line (always on data other than these)."""
+    member = card.get("dermoscopy_member", {}).get("selection")
+    if member:
+        base = _selection_note({key: value for key, value in card.items() if key != "dermoscopy_member"})
+        return (
+            f"{base}; dermoscopy member: C {member['c']} and base share {member['base_share']} by the worst "
+            "selection-part AUC (ISIC train/, ISIC 2020, archive)"
+        )
     chosen = card.get("selection", {})
     if "finetuned_share" in chosen:
         probe = chosen["probe"]
@@ -172,7 +179,7 @@ def _state_operating_point(card: dict, results: dict) -> None:
     """Add the threshold's sensitivity and specificity on data that chose nothing to the card."""
     measured = {"isic_val": results["classification"]}
     for part in ("ham_held_out", "isic2020_report"):
-        if part in results:
+        if part in results and "contaminated" not in results[part]:
             measured[part] = results[part]
     point = card.setdefault("operating_point", {})
     for name, scores in measured.items():
