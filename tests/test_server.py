@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,13 @@ def test_gunicorn_answers_bad_input_with_json(server) -> None:
 
 def test_access_log_has_one_line_per_request(server) -> None:
     requests.get(f"{server.url}/healthz?marker=access-log-check", timeout=5)
-    lines = [line for line in server.output().splitlines() if "access-log-check" in line]
+    # gunicorn writes the access line after the response has gone out: give it a moment.
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in server.output().splitlines() if "access-log-check" in line]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(lines) == 1 and " 200 " in lines[0]
 
 
