@@ -90,9 +90,11 @@ evaluate: setup
 export: setup
 	$(BIN)/python -m training.export_tflite --models models
 
-## quality-gate: fit the photo-kind gate on $(DATA)/train, the $(HAM) fit part and installed/generated photos
+## quality-gate: fit the photo-kind gate on dermoscopy ($(DATA)/train, the $(HAM) fit part, $(ISIC2020) fit and
+## select patients, $(ARCHIVE)), the $(CLINICAL) phone photos not held out and installed/generated photos
 quality-gate: setup
-	$(BIN)/python -m training.quality_gate --data $(DATA) --ham $(HAM)
+	$(BIN)/python -m training.quality_gate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020) --archive $(ARCHIVE) \
+		--clinical $(CLINICAL)
 
 ## bench: speed benchmark (writes bench/RESULTS.md), end to end also with the models of $(BENCH_BASELINE)
 bench: setup

@@ -97,7 +97,7 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
     if predictor.gate is not None:  # its features come from the classifier's pass; this is the gate's own cost
         gate = predictor.gate
         stages["quality gate (on the classifier's features)"] = timed(
-            lambda: gate.kinds(gate.probabilities(features)), repeats
+            lambda: gate.kinds(gate.probabilities(gate.inputs(features, batches[sizes[0]]))), repeats
         )
     return stages
 

@@ -118,12 +118,17 @@ class Predictor:
         return {"classifier": self.classifier.card.version, "segmenter": self.segmenter.card.version}
 
     def probabilities(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Served P(melanoma) (calibrated when the card says so), activation maps and the gate's kind probabilities."""
+        """Served P(melanoma) (calibrated when the card says so), activation maps and the gate's kind probabilities.
+
+        ``batch`` is the model-sized RGB the classifier sees; the gate measures the same pixels.
+        """
         outputs = self.classifier.predict_all(batch)
         raw = outputs[0][:, 0]
         platt = self.classifier.card.calibration
         activations = outputs[2][..., 0] if len(outputs) > 2 else None
-        kinds = self.gate.probabilities(outputs[1]) if self.gate is not None and len(outputs) > 1 else None
+        kinds = None
+        if self.gate is not None and len(outputs) > 1:
+            kinds = self.gate.probabilities(self.gate.inputs(outputs[1], batch))
         return (raw if platt is None else calibrate(raw, *platt)), activations, kinds
 
     def analyze(self, image: DecodedImage) -> Analysis:

@@ -22,6 +22,18 @@
         form.requestSubmit();
       }
     });
+    // The camera input has no name: its photo is handed to the form's own input and sent.
+    var camera = document.getElementById("camera");
+    var cameraChoice = document.getElementById("camera-choice");
+    if (camera && cameraChoice) {
+      cameraChoice.hidden = false;
+      camera.addEventListener("change", function () {
+        if (camera.files && camera.files.length) {
+          input.files = camera.files;
+          form.requestSubmit();
+        }
+      });
+    }
     form.addEventListener("submit", function () {
       if (status) { status.textContent = "Analysing…"; }
     });

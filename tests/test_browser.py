@@ -103,3 +103,41 @@ def test_compare_page_shows_both_outlines_and_the_change(live_url, browser, tmp_
     if os.environ.get("SAVE_SCREENSHOT"):
         page.screenshot(path=str(COMPARE_SCREENSHOT), full_page=True)
     assert errors == []
+
+
+PHONE_PHOTO = ROOT / "tests" / "fixtures" / "clinical" / "PAT_1180_651_559.jpg"
+
+
+def test_a_phone_photo_gets_the_message_and_no_probability(live_url, browser) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_url)
+    page.set_input_files("#image", str(PHONE_PHOTO))
+    page.click("#submit")
+    page.wait_for_selector("#quality-warning", timeout=60_000)
+    warning = page.inner_text("#quality-warning")
+    assert "regular photo, not a dermoscopy image" in warning and "see a dermatologist" in warning
+    assert page.locator("#probability").count() == 0 and page.locator("#label").count() == 0
+    assert page.locator("#band").count() == 0 and "melanoma probability:" not in page.inner_text("body").lower()
+    assert page.locator("#overlay").is_visible()
+    assert "not validated on regular photos" in page.inner_text("#unvalidated")
+    assert errors == []
+
+
+def test_phones_are_offered_the_camera(live_url, browser, lesion_path) -> None:
+    context = browser.new_context(viewport={"width": 412, "height": 915}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_url)
+    camera = page.locator("#camera")
+    assert camera.get_attribute("accept") == "image/*" and camera.get_attribute("capture") == "environment"
+    assert camera.get_attribute("name") is None  # its photo goes through the form's own input
+    assert page.get_by_text("Take the photo with the camera", exact=True).is_visible()
+    assert page.locator("#image").get_attribute("accept") == "image/*"
+    camera.set_input_files(str(lesion_path))  # what the camera app hands back
+    page.wait_for_selector("#probability", timeout=60_000)
+    assert page.inner_text("#probability").endswith("%")
+    context.close()
+    assert errors == []

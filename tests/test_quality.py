@@ -11,8 +11,17 @@ from PIL import Image
 
 from lesion.errors import ModelLoadError
 from lesion.model_files import check_model_files
-from lesion.quality import DERMOSCOPY, KINDS, NOT_SKIN, SKIN_PHOTO, QualityGate, quality_message
-from tests.conftest import ISIC_FIXTURES, copy_models, encode
+from lesion.quality import (
+    DERMOSCOPY,
+    IMAGE_FEATURES,
+    KINDS,
+    NOT_SKIN,
+    SKIN_PHOTO,
+    QualityGate,
+    image_features,
+    quality_message,
+)
+from tests.conftest import FIXTURES, ISIC_FIXTURES, copy_models, encode
 from training import negatives
 
 
@@ -37,6 +46,67 @@ def test_round_trip_and_shape_checks(tmp_path: Path) -> None:
         QualityGate.from_file(tmp_path / "bad.npz", 0.7)
 
 
+def test_a_format_1_gate_reads_the_frozen_features_alone(tmp_path: Path) -> None:
+    np.savez(tmp_path / "v1.npz", weights=np.ones((3, 4)), biases=np.zeros(3), kinds=np.array(KINDS))
+    gate = QualityGate.from_file(tmp_path / "v1.npz", 0.5)
+    assert gate.image_features == () and gate.feature_width == 4
+    features = np.ones((2, 4))
+    assert gate.inputs(features, np.zeros((2, 8, 8, 3), np.uint8)) is features
+
+
+def test_a_format_2_gate_appends_the_image_features(tmp_path: Path) -> None:
+    width = 3 + len(IMAGE_FEATURES)
+    gate = QualityGate(np.zeros((3, width)), np.zeros(3), 0.5, IMAGE_FEATURES)
+    gate.save(tmp_path / "gate.npz")
+    loaded = QualityGate.from_file(tmp_path / "gate.npz", 0.5)
+    assert loaded.image_features == IMAGE_FEATURES and loaded.feature_width == 3
+    images = np.full((2, 16, 16, 3), 128, np.uint8)
+    inputs = loaded.inputs(np.arange(6.0).reshape(2, 3), images)
+    assert inputs.shape == (2, width)
+    np.testing.assert_array_equal(inputs[:, :3], np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(inputs[0, 3:], image_features(images[0]))
+    with pytest.raises(ValueError, match="one image per feature row"):
+        loaded.inputs(np.zeros((3, 3)), images)
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        ({"format": np.array(3), "image_features": np.array(IMAGE_FEATURES)}, "format 3"),
+        ({"format": np.array(2), "image_features": np.array(("sharpness",))}, "expects image features"),
+    ],
+)
+def test_a_gate_file_this_code_cannot_compute_for_stops_the_load(tmp_path: Path, stored: dict, problem: str) -> None:
+    width = 3 + len(IMAGE_FEATURES)
+    np.savez(tmp_path / "g.npz", weights=np.ones((3, width)), biases=np.zeros(3), kinds=np.array(KINDS), **stored)
+    with pytest.raises(ModelLoadError, match=problem):
+        QualityGate.from_file(tmp_path / "g.npz", 0.5)
+
+
+def test_image_features_of_a_flat_grey_photo() -> None:
+    values = dict(zip(IMAGE_FEATURES, image_features(np.full((32, 32, 3), 128, np.uint8)), strict=True))
+    grey = 128 / 255
+    assert values["corner_luminance"] == pytest.approx(grey, abs=1e-3)
+    assert values["centre_luminance"] == pytest.approx(grey, abs=1e-3)
+    for name in ("corner_to_centre", "dark_corner_share", "corner_spread", "dark_border_share", "ring_to_centre"):
+        assert values[name] == pytest.approx(0.0, abs=1e-5), name
+    for name in ("light_gradient", "glare_share", "saturation_mean", "saturation_spread", "sharpness"):
+        assert values[name] == pytest.approx(0.0, abs=1e-5), name
+
+
+def test_image_features_see_a_dermoscope_vignette() -> None:
+    side = 64
+    yy, xx = np.mgrid[0:side, 0:side]
+    inside = np.hypot(yy + 0.5 - side / 2, xx + 0.5 - side / 2) <= side / 2
+    photo = np.where(inside[..., None], np.array([200, 150, 120], np.uint8), np.uint8(0))
+    values = dict(zip(IMAGE_FEATURES, image_features(photo), strict=True))
+    assert values["corner_luminance"] == 0.0 and values["dark_corner_share"] == 1.0
+    assert values["corner_to_centre"] == pytest.approx(np.log(0.02 / (values["centre_luminance"] + 0.02)))
+    assert values["dark_border_share"] > 0.4 and values["corner_spread"] == 0.0
+    with pytest.raises(ValueError, match="Received shape"):
+        image_features(np.zeros((8, 8)))
+
+
 def test_a_gate_file_with_the_wrong_content_stops_the_start(tmp_path: Path) -> None:
     models = copy_models(tmp_path)
     models.joinpath("quality_gate.npz").unlink()
@@ -46,7 +116,9 @@ def test_a_gate_file_with_the_wrong_content_stops_the_start(tmp_path: Path) -> N
 
 
 def test_messages() -> None:
-    assert "regular photo of skin" in quality_message(True, SKIN_PHOTO)
+    phone = quality_message(True, SKIN_PHOTO)
+    assert "regular photo, not a dermoscopy image" in phone and "validated on dermoscopy images only" in phone
+    assert "see a dermatologist" in phone and "dermatoscope" in phone
     assert "not look like a photo of skin" in quality_message(True, NOT_SKIN)
     assert "No lesion" in quality_message(False, DERMOSCOPY)
     assert "looks like a dermoscopy image" in quality_message(True, DERMOSCOPY)
@@ -114,6 +186,29 @@ def test_page_gives_the_reason_and_no_probability(client) -> None:
     assert 'id="probability"' not in html and 'id="label"' not in html and 'id="band"' not in html
 
 
+PHONE_PHOTO = FIXTURES / "clinical" / "PAT_1180_651_559.jpg"
+
+
+def test_a_real_phone_photo_gets_no_probability(client) -> None:
+    answer = _quality(client, PHONE_PHOTO.read_bytes())
+    quality = answer["quality"]
+    assert quality["kind"] == SKIN_PHOTO and not quality["in_distribution"] and not quality["probability_applies"]
+    assert "regular photo, not a dermoscopy image" in quality["message"]
+    assert answer["malignant_probability"] is None and answer["label"] is None and answer["risk_band"] is None
+    assert answer["lesion"] is not None and answer["mask_png"]
+
+
+def test_the_page_for_a_phone_photo_says_so_and_keeps_the_outline_unvalidated(client) -> None:
+    response = client.post(
+        "/", data={"image": (io.BytesIO(PHONE_PHOTO.read_bytes()), "phone.jpg")}, content_type="multipart/form-data"
+    )
+    html = response.get_data(as_text=True)
+    assert 'id="quality-warning"' in html and "regular photo, not a dermoscopy image" in html
+    assert "see a dermatologist" in html
+    assert 'id="probability"' not in html and 'id="label"' not in html and 'id="band"' not in html
+    assert 'id="overlay"' in html and 'id="unvalidated"' in html and "not validated on regular photos" in html
+
+
 def test_fitting_the_gate_without_the_wallpapers_stops_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -122,7 +217,8 @@ def test_fitting_the_gate_without_the_wallpapers_stops_with_the_fix(
     monkeypatch.setattr(negatives, "WALLPAPER_DIRS", (tmp_path / "backgrounds",))
     assert negatives.installed_wallpapers() == []
     with pytest.raises(SystemExit) as stopped:
-        quality_gate.main(["--data", str(tmp_path), "--ham", str(tmp_path), "--models", str(tmp_path)])
+        folders = ("--data", "--ham", "--isic2020", "--archive", "--clinical", "--models")
+        quality_gate.main([value for option in folders for value in (option, str(tmp_path))])
     assert stopped.value.code == 2
     assert "apt-get install gnome-backgrounds mate-backgrounds" in capsys.readouterr().err
     (tmp_path / "backgrounds" / "nature").mkdir(parents=True)

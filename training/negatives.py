@@ -1,7 +1,8 @@
 """Photos that are not dermoscopy, from sources anyone can install, for fitting the quality gate.
 
 Two kinds, as the gate reports them:
-- ``skin_photo``: regular (clinical) close-ups of skin: face crops from installed portraits and
+- ``skin_photo``: regular (clinical) close-ups of skin: smartphone photos of skin lesions
+  (PAD-UFES-20, ``clinical_photos``, split by patient), face crops from installed portraits and
   rendered skin with a mole, hairs and pores under everyday light, with no dermoscope vignette.
 - ``not_skin``: everything else: installed photos (scikit-image, scikit-learn and matplotlib
   samples, Debian's ``gnome-backgrounds`` and ``mate-backgrounds``), rendered text and
@@ -14,6 +15,7 @@ of a photo it was fitted on.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +63,20 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     return np.ascontiguousarray(array[..., :3])
+
+
+def clinical_photos(folder: Path) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """The smartphone photos of skin lesions in ``folder`` (``labels.csv``, ``images/``) and each one's patient."""
+    labels = Path(folder) / "labels.csv"
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels} does not exist")
+    with labels.open(newline="") as handle:
+        rows = sorted((row["image_id"], row["patient_id"]) for row in csv.DictReader(handle))
+    paths = tuple(Path(folder) / "images" / f"{image}.jpg" for image, _ in rows)
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} listed photos are missing, e.g. {missing[0]}")
+    return paths, tuple(patient for _, patient in rows)
 
 
 def installed_photos(max_side: int = 1024) -> Iterator[tuple[str, str, np.ndarray]]:

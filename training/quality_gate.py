@@ -1,13 +1,18 @@
-"""Fit the quality gate on the classifier's frozen ImageNet features.
+"""Fit the quality gate on the classifier's frozen ImageNet features and a few image measurements.
 
 Example:
-    python -m training.quality_gate --data ../shared/data/isic2017 --ham ../shared/data/ham10000
+    python -m training.quality_gate --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \\
+        --isic2020 ../shared/data/isic2020 --archive ../shared/data/isic_archive \\
+        --clinical ../shared/data/clinical_photos
 
-Dermoscopy: ISIC ``train/`` and the HAM10000 lesions of its ``fit`` part. Not dermoscopy: the
-installed and generated photos of ``training.negatives``, by group. The regularisation and the
-dermoscopy threshold are chosen by grouped cross-validation on those alone; ISIC ``val/``, the
-held-out HAM10000 lesions and the held-out negative groups only measure the result. A
-leave-one-source-out run says which kinds of photo the gate catches only because it saw them.
+Dermoscopy: ISIC ``train/``, the HAM10000 ``fit`` part, the ISIC 2020 ``fit`` and ``select``
+patients and the ISIC archive extra. Regular photos of skin: the PAD-UFES-20 smartphone photos of
+the patients not held out, with the face crops and rendered skin of ``training.negatives``. Not
+skin: the other installed and generated photos. The regularisation and the dermoscopy threshold
+are chosen by grouped cross-validation on the fitting images alone; ISIC ``val/``, the held-out
+HAM10000 lesions, the ISIC 2020 report patients, the held-out clinical patients and the held-out
+negative groups only measure the result (``training.gate_report``). A leave-one-source-out run
+says which kinds of photo the gate catches only because it saw them.
 
 Writes ``models/quality_gate.npz`` and the ``quality_gate`` entry of the classifier card.
 """
@@ -16,53 +21,59 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
-from tqdm import tqdm
 
-from lesion.inference import LoadedModel, load_model
+from lesion.inference import load_model
 from lesion.model_card import read_card, write_card
-from lesion.preprocessing import prepare_image, resize_for_model
-from lesion.quality import DERMOSCOPY, KINDS, QualityGate
+from lesion.quality import DERMOSCOPY, IMAGE_FEATURES, KINDS, NOT_SKIN, QualityGate
 from training.cli import command_line, existing_dir
-from training.data import read_split
-from training.negatives import WALLPAPER_DIRS, installed_wallpapers, negative_corpus
-from training.splits import held_out, read_ham
+from training.gate_data import CLINICAL, DERMOSCOPY_SOURCES, GateData, gate_data
+from training.gate_report import held_out_report, report_lines, verdicts
+from training.negatives import WALLPAPER_DIRS, installed_wallpapers
 
-#: Highest share of dermoscopy images the threshold may refuse in cross-validation, per source.
-CV_REFUSAL = 0.005
-C_GRID = (0.001, 0.003, 0.01, 0.03)
-
-
-def features_of(classifier: LoadedModel, images: Sequence, load: Callable, batch_size: int = 32) -> np.ndarray:
-    """The classifier's frozen-feature output for images, each made model-ready by ``load``."""
-    side = classifier.card.input_size
-    rows = []
-    for start in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", file=sys.stderr):
-        batch = np.stack([load(image, side) for image in images[start : start + batch_size]])
-        rows.append(classifier.predict_all(batch)[1])
-    return np.concatenate(rows)
+#: Highest share of each dermoscopy source the threshold may refuse in cross-validation (the target is 2%).
+CV_REFUSAL = 0.01
+C_GRID = (0.003, 0.01, 0.03)
+#: Weights of the not-skin class on top of the balanced ones (everyday photos are few beside the dermoscopy).
+NOT_SKIN_WEIGHTS = (1.0, 3.0)
+FOLDS = 5
 
 
-def from_path(path: Path, side: int) -> np.ndarray:
-    return prepare_image(path, side)[0]
+def fit_model(
+    inputs: np.ndarray, labels: np.ndarray, c: float, start: LogisticRegression | None = None, not_skin: float = 1.0
+) -> tuple[StandardScaler, LogisticRegression]:
+    """Multinomial logistic regression (balanced classes, not-skin weighted by ``not_skin``) on standardised inputs.
+
+    Starts from ``start``'s weights if given.
+    """
+    scaler = StandardScaler().fit(inputs)
+    weights = len(labels) / (len(KINDS) * np.maximum(np.bincount(labels, minlength=len(KINDS)), 1))
+    weights[KINDS.index(NOT_SKIN)] *= not_skin
+    classes = {kind: float(w) for kind, w in enumerate(weights)}
+    model = LogisticRegression(C=c, max_iter=3000, class_weight=classes, warm_start=start is not None)
+    if start is not None:  # a nearby solution (another C, or fewer images) converges in far fewer steps
+        model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
+    model.fit(scaler.transform(inputs), labels)
+    return scaler, model
 
 
-def fit_gate(features: np.ndarray, labels: np.ndarray, c: float) -> QualityGate:
-    """Multinomial logistic regression (balanced classes), standardisation folded into the weights."""
-    scaler = StandardScaler().fit(features)
-    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    model.fit(scaler.transform(features), labels)
+def as_gate(scaler: StandardScaler, model: LogisticRegression, threshold: float = 0.5) -> QualityGate:
+    """The fitted model as a gate, standardisation folded into the weights."""
     scale = np.sqrt(scaler.var_) + 1e-12
     weights = model.coef_ / scale
     biases = model.intercept_ - weights @ scaler.mean_
-    return QualityGate(weights, biases, 0.5)
+    return QualityGate(weights, biases, threshold, IMAGE_FEATURES)
+
+
+def fit_gate(inputs: np.ndarray, labels: np.ndarray, c: float, not_skin: float = 1.0) -> QualityGate:
+    """Multinomial logistic regression (balanced classes), standardisation folded into the weights."""
+    return as_gate(*fit_model(inputs, labels, c, None, not_skin))
 
 
 def threshold_for(dermoscopy_scores: dict[str, np.ndarray]) -> float:
@@ -70,56 +81,72 @@ def threshold_for(dermoscopy_scores: dict[str, np.ndarray]) -> float:
     return float(min(np.quantile(scores, CV_REFUSAL) for scores in dermoscopy_scores.values()))
 
 
-def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float) -> np.ndarray:
-    """Out-of-fold kind probabilities, five folds by group."""
-    out = np.zeros((len(labels), len(KINDS)))
-    for fit, rest in GroupKFold(5).split(features, labels, groups):
-        out[rest] = fit_gate(features[fit], labels[fit], c).probabilities(features[rest])
-    return out
+def cross_validate(
+    data: GateData, c: float, starts: list | None = None, not_skin: float = 1.0
+) -> tuple[np.ndarray, list]:
+    """Out-of-fold kind probabilities and the fold models; five folds by group, each with its share of every source."""
+    out = np.zeros((len(data.labels), len(KINDS)))
+    strata = np.unique(data.sources, return_inverse=True)[1]
+    models = []
+    for fold, (fit, rest) in enumerate(StratifiedGroupKFold(FOLDS).split(data.inputs, strata, data.groups)):
+        scaler, model = fit_model(data.inputs[fit], data.labels[fit], c, starts[fold] if starts else None, not_skin)
+        out[rest] = as_gate(scaler, model).probabilities(data.inputs[rest])
+        models.append(model)
+    return out, models
 
 
-def _refused(kinds: Sequence[str]) -> float:
-    """Share of verdicts that are not dermoscopy, to 4 decimals."""
-    return round(float(np.mean([k != DERMOSCOPY for k in kinds])), 4) if len(kinds) else 0.0
+def _refusal_targets(data: GateData) -> dict[str, np.ndarray]:
+    """Rows of the two kinds of photo that must be refused: clinical photos and everyday photos."""
+    everyday = ~np.isin(data.sources, (*DERMOSCOPY_SOURCES, CLINICAL))
+    return {"clinical_photos": data.sources == CLINICAL, "everyday_photos": everyday}
 
 
-def refusal_rate(gate: QualityGate, features: np.ndarray) -> float:
-    return _refused(gate.kinds(gate.probabilities(features)))
-
-
-def _select(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, isic_rows: np.ndarray) -> dict:
-    """Cross-validated threshold and refused negatives for each C."""
+def select(data: GateData) -> dict[tuple[float, float], dict]:
+    """Per (C, not-skin weight): the cross-validated threshold and the share of clinical and everyday photos refused."""
     selection = {}
-    for c in C_GRID:
-        oof = cross_validate(features, labels, groups, c)
-        ham_rows = (labels == 0) & ~isic_rows
-        threshold = threshold_for({"isic": oof[isic_rows, 0], "ham": oof[ham_rows, 0]})
-        refused = float(np.mean(oof[labels != 0, 0] < threshold))
-        selection[c] = {"threshold": threshold, "cv_negatives_refused": refused}
-        print(f"C={c}: {selection[c]}", file=sys.stderr)
+    for not_skin in NOT_SKIN_WEIGHTS:
+        starts = None
+        for c in C_GRID:
+            probabilities, starts = cross_validate(data, c, starts, not_skin)
+            dermoscopy = probabilities[:, 0]
+            threshold = threshold_for({s: dermoscopy[data.sources == s] for s in DERMOSCOPY_SOURCES})
+            targets = _refusal_targets(data).items()
+            refused = {name: float(np.mean(dermoscopy[rows] < threshold)) for name, rows in targets}
+            entry = {"threshold": threshold, **{f"cv_{name}_refused": v for name, v in refused.items()}}
+            selection[(c, not_skin)] = entry
+            print(f"C={c}, not-skin weight {not_skin}: {entry}", file=sys.stderr)
     return selection
 
 
-def _unseen_source_refusals(
-    features: np.ndarray, labels: np.ndarray, sources: np.ndarray, all_negatives: tuple, c: float, threshold: float
+def refusal_score(entry: dict) -> tuple[float, float]:
+    """The lower of the clinical and everyday refusal shares, then their mean (what the choice maximises)."""
+    shares = (entry["cv_clinical_photos_refused"], entry["cv_everyday_photos_refused"])
+    return min(shares), sum(shares) / 2
+
+
+def unseen_source_refusals(
+    data: GateData, report: GateData, setting: tuple[float, float], threshold: float, start: LogisticRegression
 ) -> dict[str, float]:
-    """Per negative source: refit without it, then the share of all its images refused."""
-    negative_features, negative_sources = all_negatives
+    """Per non-dermoscopy source: refit without it (from the full fit's weights), then the share of it refused."""
     rates = {}
-    for source in sorted(set(negative_sources)):
-        fitted = fit_gate(features[sources != source], labels[sources != source], c)
-        gate = QualityGate(fitted.weights, fitted.biases, threshold)
-        rates[str(source)] = refusal_rate(gate, negative_features[negative_sources == source])
+    for source in sorted(set(data.sources) - set(DERMOSCOPY_SOURCES)):
+        kept = data.sources != source
+        gate = as_gate(*fit_model(data.inputs[kept], data.labels[kept], setting[0], start, setting[1]), threshold)
+        rows = np.concatenate([data.inputs[~kept], report.inputs[report.sources == source]])
+        rates[str(source)] = round(float(np.mean(np.array(gate.kinds(gate.probabilities(rows))) != DERMOSCOPY)), 4)
         print(f"without {source}: refuses {rates[str(source)]} of it", file=sys.stderr)
     return rates
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=existing_dir, required=True, help="ISIC folder with train/ and val/")
+    parser.add_argument("--data", type=existing_dir, required=True, help="ISIC 2017 folder with train/ and val/")
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder with metadata.csv")
+    parser.add_argument("--isic2020", type=existing_dir, required=True, help="ISIC 2020 folder with labels.csv")
+    parser.add_argument("--archive", type=existing_dir, required=True, help="ISIC archive extra with labels.csv")
+    parser.add_argument("--clinical", type=existing_dir, required=True, help="PAD-UFES-20 smartphone photos")
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
-    parser.add_argument("--cache", type=Path, help="npz to keep the features in between runs")
+    parser.add_argument("--cache", type=Path, help="npz to keep the gate's inputs in between runs")
     parser.add_argument(
         "--without-wallpapers",
         action="store_true",
@@ -134,65 +161,49 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _all_features(args: argparse.Namespace, classifier: LoadedModel, sources: dict) -> dict[str, np.ndarray]:
-    """Frozen features of every part (from ``--cache`` when it exists, and kept there when asked)."""
+def _data(args: argparse.Namespace) -> GateData:
+    """Every image's gate input (from ``--cache`` when it exists, and kept there when asked)."""
     if args.cache and args.cache.is_file():
-        with np.load(args.cache) as cached:
-            return {name: cached[name] for name in cached.files}
-    parts = {
-        "isic_train": features_of(classifier, sources["isic_train"].image_paths, from_path),
-        "isic_val": features_of(classifier, sources["isic_val"].image_paths, from_path),
-        "ham_fit": features_of(classifier, sources["ham_fit"].paths, from_path),
-        "ham_held": features_of(classifier, sources["ham_held"].paths, from_path),
-        "negatives": features_of(classifier, [n.rgb for n in sources["negatives"]], resize_for_model),
-    }
+        return GateData.load(args.cache)
+    classifier = load_model(args.models, "classifier", "auto")
+    folders = {name: getattr(args, name) for name in ("data", "ham", "isic2020", "archive", "clinical")}
+    data = gate_data(classifier, folders)
     if args.cache:
-        np.savez(args.cache, **parts)
-    return parts
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        data.save(args.cache)
+    return data
 
 
-def _held_out_report(gate: QualityGate, parts: dict[str, np.ndarray], negatives: list, held: np.ndarray) -> dict:
-    """Refusal rates on what the gate was not fitted on: ISIC val/, held-out HAM lesions, held-out negatives."""
-    negative_labels = np.array([KINDS.index(n.kind) for n in negatives])
-    negative_sources = np.array([n.source for n in negatives], dtype=object)
-    held_kinds = np.array(gate.kinds(gate.probabilities(parts["negatives"][held])))
-    held_sources, held_labels = negative_sources[held], negative_labels[held]
-    refused = held_kinds != DERMOSCOPY
-    right_kind = [KINDS.index(k) == label for k, label in zip(held_kinds[refused], held_labels[refused], strict=True)]
-    return {
-        "isic_val_refused": refusal_rate(gate, parts["isic_val"]),
-        "isic_val_images": len(parts["isic_val"]),
-        "ham_held_out_refused": refusal_rate(gate, parts["ham_held"]),
-        "ham_held_out_images": len(parts["ham_held"]),
-        "negatives_refused": _refused(held_kinds),
-        "negatives_images": int(held.sum()),
-        "negatives_refused_by_source": {
-            str(source): _refused(held_kinds[held_sources == source]) for source in sorted(set(held_sources))
-        },
-        "refused_negatives_given_their_kind": round(float(np.mean(right_kind)), 4),
-    }
+def _fitted_on(data: GateData) -> dict[str, int]:
+    fitting = data.subset(data.fits)
+    counts = {str(s): int(np.sum(fitting.sources == s)) for s in (*DERMOSCOPY_SOURCES, CLINICAL)}
+    counts["everyday_photos"] = int(np.sum(_refusal_targets(fitting)["everyday_photos"]))
+    return counts
 
 
-def _gate_card(
-    gate: QualityGate, selection: dict, c: float, parts: dict, held: np.ndarray, report: dict, unseen: dict
+def gate_card(
+    gate: QualityGate, selection: dict, setting: tuple[float, float], data: GateData, report: dict, unseen: dict
 ) -> dict:
     """The classifier card's ``quality_gate`` entry."""
     return {
         "file": "quality_gate.npz",
         "kinds": list(KINDS),
         "method": "multinomial logistic regression (balanced classes) on the classifier's pooled frozen ImageNet "
-        "MobileNetV2 features (its 'features' output); dermoscopy when P(dermoscopy) >= threshold, else the likelier "
-        "of skin_photo and not_skin",
+        "MobileNetV2 features (its 'features' output) and lesion.quality.image_features of the same model-sized "
+        "photo; dermoscopy when P(dermoscopy) >= threshold, else the likelier of skin_photo and not_skin",
+        "image_features": list(IMAGE_FEATURES),
         "threshold": gate.threshold,
-        "selection": f"C and threshold by 5-fold grouped cross-validation on the fitting data: threshold refuses at "
-        f"most {CV_REFUSAL:.1%} of ISIC train and of HAM10000 fit-part dermoscopy; C maximises refused negatives",
-        "cross_validation": {str(k): v for k, v in selection.items()},
-        "c": c,
-        "fitted_on": {
-            "dermoscopy": f"ISIC 2017 train/ ({len(parts['isic_train'])}) + HAM10000 fit part ({len(parts['ham_fit'])} "
-            "images, lesion-grouped; CC BY-NC-SA 4.0)",
-            "negatives": f"{int((~held).sum())} images of training.negatives (groups not held out)",
-        },
+        "selection": f"C and threshold by {FOLDS}-fold cross-validation grouped by patient, lesion, image or photo "
+        f"group on the fitting images: the threshold refuses at most {CV_REFUSAL:.1%} of each dermoscopy source "
+        f"({', '.join(DERMOSCOPY_SOURCES)}); C and the not-skin class weight maximise the lower of the refused shares "
+        "of clinical and everyday photos, then their mean",
+        "cross_validation": {f"C={c}, not_skin_weight={w}": v for (c, w), v in selection.items()},
+        "c": setting[0],
+        "not_skin_weight": setting[1],
+        "fitted_on": _fitted_on(data),
+        "data": "dermoscopy: ISIC 2017 train/, HAM10000 fit part (CC BY-NC-SA 4.0), ISIC 2020 fit and select patients "
+        "(CC BY-NC 4.0), ISIC archive extra; regular photos of skin: PAD-UFES-20 smartphone photos (CC BY 4.0, "
+        "Pacheco et al. 2020), patients not held out; everyday photos: training.negatives groups not held out",
         "held_out": report,
         "refused_when_source_unseen": unseen,
         "command": command_line(),
@@ -202,45 +213,23 @@ def _gate_card(
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
-    classifier = load_model(args.models, "classifier", "auto")
-    negatives = negative_corpus()
-    isic_train = read_split(args.data / "train")
-    ham_fit = read_ham(args.ham, "fit")
-    sources = {
-        "isic_train": isic_train,
-        "isic_val": read_split(args.data / "val"),
-        "ham_fit": ham_fit,
-        "ham_held": read_ham(args.ham, "held_out"),
-        "negatives": negatives,
-    }
-    parts = _all_features(args, classifier, sources)
-    held = np.array([held_out(n.group) for n in negatives])
-    negative_labels = np.array([KINDS.index(n.kind) for n in negatives])
-    negative_sources = np.array([n.source for n in negatives], dtype=object)
-    dermoscopy_count = len(parts["isic_train"]) + len(parts["ham_fit"])
-    features = np.concatenate([parts["isic_train"], parts["ham_fit"], parts["negatives"][~held]])
-    labels = np.concatenate([np.zeros(dermoscopy_count, int), negative_labels[~held]])
-    kinds_of = np.concatenate([np.full(dermoscopy_count, DERMOSCOPY, object), negative_sources[~held]])
-    groups = np.array(
-        [f"isic/{p.stem}" for p in isic_train.image_paths]
-        + [f"ham/{lesion}" for lesion in ham_fit.lesion_ids]
-        + [n.group for n, h in zip(negatives, held, strict=True) if not h]
-    )
-    selection = _select(features, labels, groups, np.arange(len(features)) < len(parts["isic_train"]))
-    c = max(C_GRID, key=lambda value: selection[value]["cv_negatives_refused"])
-    fitted = fit_gate(features, labels, c)
-    gate = QualityGate(fitted.weights, fitted.biases, selection[c]["threshold"])
-    report = _held_out_report(gate, parts, negatives, held)
-    unseen = _unseen_source_refusals(
-        features, labels, kinds_of, (parts["negatives"], negative_sources), c, gate.threshold
-    )
-
+    data = _data(args)
+    fitting, reported = data.subset(data.fits), data.subset(~data.fits)
+    selection = select(fitting)
+    setting = max(selection, key=lambda key: refusal_score(selection[key]))
+    scaler, model = fit_model(fitting.inputs, fitting.labels, setting[0], None, setting[1])
+    gate = as_gate(scaler, model, selection[setting]["threshold"])
+    report = held_out_report(gate, data)
+    print("\n".join(report_lines(report)), file=sys.stderr)
     gate.save(args.models / "quality_gate.npz")
+    unseen = unseen_source_refusals(fitting, reported, setting, gate.threshold, model)
+
     card_path = args.models / "classifier.json"
     card = read_card(card_path).raw
-    card["quality_gate"] = _gate_card(gate, selection, c, parts, held, report, unseen)
+    card["quality_gate"] = gate_card(gate, selection, setting, data, report, unseen)
     write_card(card_path, card)
-    print(card["quality_gate"])
+    kinds = verdicts(gate, reported)
+    print(f"report images refused: {np.mean(kinds != DERMOSCOPY):.3f}", file=sys.stderr)
 
 
 if __name__ == "__main__":
