@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10)
     args = parser.parse_args(argv)
-    os.environ.setdefault("LESION_INFERENCE_THREADS", "1")  # as in a gunicorn worker
+    os.environ.setdefault("LESION_INFERENCE_THREADS", "2")  # as in a gunicorn worker
     print("\n".join(measure(Predictor.from_directory(ROOT / "models"), args.repeats, args.requests)))
 
 

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     inputs = make_inputs()
     # The same inference threads as a gunicorn worker (gunicorn.conf.py), so ratios are fair.
-    os.environ.setdefault("LESION_INFERENCE_THREADS", "1")
+    os.environ.setdefault("LESION_INFERENCE_THREADS", "2")
     predictor = Predictor.from_directory(ROOT / "models")
     stages = {
         name: stage_timings(predictor, data, args.repeats if "12MP" not in name else 10)
@@ -257,6 +257,10 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         lines += [f"| isic-256px, models of {revision} (same run) | {base_p50:.1f} | {base_p95:.1f} |"]
     lines += ["", "| concurrency | requests/s | non-200 |", "|---|---|---|"]
     lines += [f"| {c} | {r:.2f} | {bad} |" for c, (r, bad) in rate.items()]
+    threads = int(os.environ["LESION_INFERENCE_THREADS"])
+    # With one thread per worker a lone request leaves a core idle, so concurrency must add it;
+    # with two, a lone request already uses both cores and concurrency must only not cost.
+    scaling = 1.7 if threads == 1 else 1.0
     checks = [
         (
             "end-to-end p50 (256 px) <= 1.5x the two models' forward time",
@@ -269,8 +273,8 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
             f"seed {seed:.0f} ms vs {p50_256:.1f} ms ({seed / p50_256:.1f}x)",
         ),
         (
-            "throughput at concurrency 4 >= 1.7x concurrency 1",
-            rate[4][0] >= 1.7 * rate[1][0],
+            f"throughput at concurrency 4 >= {scaling}x concurrency 1 ({threads} inference thread(s) per worker)",
+            rate[4][0] >= scaling * rate[1][0],
             f"{rate[4][0]:.2f} vs {rate[1][0]:.2f} req/s ({rate[4][0] / rate[1][0]:.2f}x)",
         ),
         (
