@@ -84,3 +84,8 @@ def test_modules_stay_short(package: str) -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_the_readme_stays_short() -> None:
+    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; history belongs in docs/MODELS.md"
