@@ -131,30 +131,24 @@ def choose(parts: dict[str, PartFeatures]) -> dict:
     grid, best = {}, None
     for c in C_GRID:
         scaler, probe = fit_probe(features, labels, weights, c)
-        member_scale = float(np.std(probe_logit(scaler, probe, parts["isic_fit"].features)))
+        member = {name: probe_logit(scaler, probe, parts[name].features) for name in ("isic_fit", *SELECTION_PARTS)}
+        member_scale = float(np.std(member["isic_fit"]))
         for share in BASE_SHARE_GRID:
             shares = (share / base_scale, (1 - share) / member_scale)
             aucs = {
-                name: round(
-                    float(
-                        roc_auc_score(
-                            parts[name].melanoma,
-                            shares[0] * parts[name].base_logit
-                            + shares[1] * probe_logit(scaler, probe, parts[name].features),
-                        )
-                    ),
-                    4,
-                )
+                name: _auc(parts[name].melanoma, shares[0] * parts[name].base_logit + shares[1] * member[name])
                 for name in SELECTION_PARTS
             }
             score = (min(aucs.values()), float(np.mean(list(aucs.values()))))
             grid[f"C={c}, base_share={share}"] = {**aucs, "worst": score[0]}
             if best is None or score > best["score"]:
                 best = {"score": score, "c": c, "share": share, "shares": shares, "scaler": scaler, "probe": probe}
-    base_alone = {
-        name: round(float(roc_auc_score(parts[name].melanoma, parts[name].base_logit)), 4) for name in SELECTION_PARTS
-    }
+    base_alone = {name: _auc(parts[name].melanoma, parts[name].base_logit) for name in SELECTION_PARTS}
     return {**best, "grid": grid, "base_alone": base_alone}
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return round(float(roc_auc_score(labels, scores)), 4)
 
 
 def write_model_card(args: argparse.Namespace, model: keras.Model, chosen: dict, parts: dict, sklesion: Path) -> None:
