@@ -30,8 +30,12 @@ def display_images(result: UploadResult) -> tuple[bytes, bytes]:
 
 
 def explanation_layer(result: UploadResult) -> np.ndarray | None:
-    """The classifier's activation heat map as an RGBA layer at display size, if it has one."""
-    if result.analysis.activation is None:
+    """The classifier's activation heat map as an RGBA layer at display size, if it has one.
+
+    None also for a photo the quality gate refused: the classifier gives it no probability, so
+    where it looked would explain a score nobody is shown.
+    """
+    if result.analysis.activation is None or not result.analysis.in_distribution:
         return None
     size = display_size(result.decoded.size, DISPLAY_MAX_SIDE)
     return heatmap_rgba(result.analysis.activation, size)

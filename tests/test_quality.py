@@ -224,3 +224,17 @@ def test_fitting_the_gate_without_the_wallpapers_stops_with_the_fix(
     (tmp_path / "backgrounds" / "nature").mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(tmp_path / "backgrounds" / "nature" / "lake.jpg")
     assert [p.name for p in negatives.installed_wallpapers()] == ["lake.jpg"]
+
+
+def test_a_refused_photo_gets_no_heat_map(client) -> None:
+    """Where the classifier looked explains a score; a refused photo is shown none."""
+    answer = client.post(
+        "/api/v1/analyze?explain=1",
+        data={"image": (io.BytesIO(PHONE_PHOTO.read_bytes()), "phone.jpg")},
+        content_type="multipart/form-data",
+    ).get_json()
+    assert answer["malignant_probability"] is None and answer["explanation_png"] is None
+    page = client.post(
+        "/", data={"image": (io.BytesIO(PHONE_PHOTO.read_bytes()), "phone.jpg")}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
+    assert 'id="unvalidated"' in page and 'id="explanation"' not in page and "Grad-CAM" not in page
