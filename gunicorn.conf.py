@@ -4,6 +4,10 @@ import os
 import sys
 import tempfile
 
+# The project's root, for the lesion package (gunicorn reads this file before it imports wsgi).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lesion.runtimes import use_worker_threads
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker keep serving while one of its connections is slow to send its body;
@@ -30,15 +34,13 @@ raw_env = ["TF_CPP_MIN_LOG_LEVEL=2"]
 # No runtime control socket (gunicorn >= 25.1): nothing here uses gunicornc, and its default
 # path in $HOME would be shared by every instance on the host and unwritable in the container.
 control_socket_disable = True
-# Two inference threads per worker: one request uses both cores of a 2-core machine. Measured
-# with classifier version 3 (bench/RESULTS.md, 2026-12-03, 2 workers): 256 px p50 60 ms against
-# 107 ms with one thread, and no less throughput at concurrency 4 (18.9 against 18.1 req/s).
-os.environ.setdefault("LESION_INFERENCE_THREADS", "2")
+# Two inference threads per worker: one request uses both cores of a 2-core machine (measured in
+# bench/RESULTS.md; see lesion.runtimes.WORKER_INFERENCE_THREADS).
+use_worker_threads()
 
 
 def on_starting(server):
     """Refuse to start, with one clear line, when a model file or card is missing or corrupt."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from lesion.model_files import check_model_files
 
     models_dir = os.environ.get("LESION_MODELS_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))

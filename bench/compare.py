@@ -21,6 +21,7 @@ from bench.server import ROOT, ready_server
 from lesion.analysis import DISPLAY_MAX_SIDE, analyse_upload
 from lesion.change import compare_uploads, overlay_png_base64
 from lesion.inference import Predictor
+from lesion.runtimes import use_worker_threads
 
 FIXTURE = ROOT / "tests" / "fixtures" / "isic" / "images" / "ISIC_0012151.jpg"
 #: Seconds a comparison of two 12 MP photos may take end to end.
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10)
     args = parser.parse_args(argv)
-    os.environ.setdefault("LESION_INFERENCE_THREADS", "2")  # as in a gunicorn worker
+    use_worker_threads()  # as in a gunicorn worker
     print("\n".join(measure(Predictor.from_directory(ROOT / "models"), args.repeats, args.requests)))
 
 

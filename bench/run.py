@@ -36,6 +36,7 @@ from lesion.overlay import encode_png
 from lesion.postprocessing import mask_from_probability
 from lesion.preprocessing import decode_image, resize_for_model
 from lesion.rendering import display_images, explanation_png_base64
+from lesion.runtimes import THREADS_VARIABLE, use_worker_threads
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 #: End-to-end p50 budget for a 256 px photo through gunicorn (issue 20: version 3 with its Xception member).
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     inputs = make_inputs()
     # The same inference threads as a gunicorn worker (gunicorn.conf.py), so ratios are fair.
-    os.environ.setdefault("LESION_INFERENCE_THREADS", "2")
+    use_worker_threads()
     predictor = Predictor.from_directory(ROOT / "models")
     stages = {
         name: stage_timings(predictor, data, args.repeats if "12MP" not in name else 10)
@@ -221,7 +222,7 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}; Python "
         f"{platform.python_version()}; {datetime.now().isoformat(timespec='minutes')}; "
         f"runtime: classifier {predictor.classifier.runtime}, segmenter {predictor.segmenter.runtime}, "
-        f"{os.environ['LESION_INFERENCE_THREADS']} inference thread(s) as in a gunicorn worker; "
+        f"{os.environ[THREADS_VARIABLE]} inference thread(s) as in a gunicorn worker; "
         f"classifier views {predictor.classifier.card.test_time_views}.",
         "",
         "## In-process stages (ms, median / p95)",
@@ -257,7 +258,7 @@ def write_results(stages: dict, reference: dict, e2e: dict, predictor: Predictor
         lines += [f"| isic-256px, models of {revision} (same run) | {base_p50:.1f} | {base_p95:.1f} |"]
     lines += ["", "| concurrency | requests/s | non-200 |", "|---|---|---|"]
     lines += [f"| {c} | {r:.2f} | {bad} |" for c, (r, bad) in rate.items()]
-    threads = int(os.environ["LESION_INFERENCE_THREADS"])
+    threads = int(os.environ[THREADS_VARIABLE])
     # With one thread per worker a lone request leaves a core idle, so concurrency must add it;
     # with two, a lone request already uses both cores and concurrency must only not cost.
     scaling = 1.7 if threads == 1 else 1.0

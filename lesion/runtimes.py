@@ -15,6 +15,18 @@ from lesion.errors import ModelLoadError
 # TensorFlow is imported lazily below; keep its C++ start-up chatter out of the logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: The environment variable that sets the inference threads of each runtime (0 or unset: all cores).
+THREADS_VARIABLE = "LESION_INFERENCE_THREADS"
+#: The threads of a gunicorn worker: on 2 cores with classifier version 3, 256 px p50 60 ms against
+#: 107 ms with one thread, and no less throughput at concurrency 4 (bench/RESULTS.md, 2026-12-03).
+WORKER_INFERENCE_THREADS = 2
+
+
+def use_worker_threads() -> None:
+    """Give runtimes made from now on a gunicorn worker's threads, unless the environment sets them."""
+    os.environ.setdefault(THREADS_VARIABLE, str(WORKER_INFERENCE_THREADS))
+
+
 #: Maps a float32 NHWC batch to the model's outputs, in the model's order.
 Forward = Callable[[np.ndarray], list[np.ndarray]]
 
@@ -57,7 +69,7 @@ def tflite_forward(path: Path, input_size: int, threads: int | None = None) -> F
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        threads = threads or int(os.environ.get("LESION_INFERENCE_THREADS", "0")) or os.cpu_count() or 1
+        threads = threads or int(os.environ.get(THREADS_VARIABLE, "0")) or os.cpu_count() or 1
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:

@@ -138,10 +138,20 @@ def test_the_archive_keeps_only_images_not_in_isic2017_train(tmp_path: Path) -> 
 
 @pytest.mark.skipif(importlib.util.find_spec("sklesion") is None, reason="sklesion is not installed")
 def test_the_rebuilt_trunk_gives_sklesion_features_at_its_own_size() -> None:
-    from training.dermoscopy import dermoscopy_trunk, pooled_trunk, sklesion_model_path
+    from training.dermoscopy import SIX_LAYERS, dermoscopy_trunk, pooled_trunk, sklesion_model_path
 
     source = keras.models.load_model(sklesion_model_path(), compile=False)
     images = np.random.default_rng(3).uniform(0, 255, (1, 254, 254, 3)).astype(np.float32)
-    expected = np.asarray(source.get_layer("xception")(source.get_layer("normalization")(images)))
-    rebuilt = pooled_trunk(dermoscopy_trunk(sklesion_model_path(), 254))
-    np.testing.assert_allclose(np.asarray(rebuilt(images)), expected, rtol=1e-4, atol=1e-5)
+    scaled = source.get_layer("normalization")(images)
+    expected = np.asarray(source.get_layer("xception")(scaled))
+    rebuilt = np.asarray(pooled_trunk(dermoscopy_trunk(sklesion_model_path(), 254, SIX_LAYERS))(images))
+    # The rejected candidate's six layers side by side; the last 2,048 are sklesion's own pooled features...
+    assert rebuilt.shape == (1, 3 * 728 + 1024 + 1536 + 2048)
+    np.testing.assert_allclose(rebuilt[:, -2048:], expected, rtol=1e-4, atol=1e-5)
+    # ...and the middle flow's maps, stacked on the last layer's grid, keep their global average.
+    xception = source.get_layer("xception")
+    tapped = keras.Model(xception.inputs, xception.get_layer(SIX_LAYERS[1]).output)
+    middle = np.asarray(tapped(scaled)).mean(axis=(1, 2))
+    np.testing.assert_allclose(rebuilt[:, 728 : 2 * 728], middle, rtol=1e-4, atol=1e-5)
+    shipped = pooled_trunk(dermoscopy_trunk(sklesion_model_path(), 254))(images)  # the last layer alone
+    np.testing.assert_allclose(np.asarray(shipped), expected, rtol=1e-4, atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -59,3 +60,14 @@ def test_batched_and_single_predictions_agree(predictors, decoded) -> None:
     together = [r.probability for r in lite.analyze_batch(decoded)]
     alone = [lite.analyze(image).probability for image in decoded]
     np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_worker_threads_are_a_default_the_environment_overrides(monkeypatch) -> None:
+    from lesion.runtimes import THREADS_VARIABLE, WORKER_INFERENCE_THREADS, use_worker_threads
+
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    use_worker_threads()
+    assert os.environ[THREADS_VARIABLE] == str(WORKER_INFERENCE_THREADS) == "2"
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    use_worker_threads()
+    assert os.environ[THREADS_VARIABLE] == "1"

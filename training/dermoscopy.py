@@ -4,9 +4,10 @@ sklesion 0.2.2 (PyPI, MIT) is an Xception fine-tuned on HAM10000 (7 classes) beh
 ``Normalization`` layer; it takes 254 px RGB in [0, 255]. Its convolutional trunk is rebuilt here
 at the classifier's input size (the weights do not depend on it), so the member sees exactly the
 pixels the MobileNetV2 ensemble sees (``lesion.preprocessing.prepare_image``). A logistic
-regression on its pooled 2,048 features is the member; its logit and the base ensemble's logit
-are mixed with fixed shares in one served graph, whose second output stays the base's frozen
-ImageNet features (the quality gate reads them) and whose third is the joint class-activation map.
+regression on the pooled features of its last layer (``MEMBER_LAYERS``; more can be stacked) is the member; its
+logit and the base ensemble's logit are mixed with fixed shares in one served graph, whose second
+output stays the base's frozen ImageNet features (the quality gate reads them) and whose third is
+the joint class-activation map.
 
 Because sklesion was trained on HAM10000, its features of HAM10000 images are memorised: the probe
 is never fitted on HAM10000, and every HAM10000 figure of a model that contains it is contaminated.
@@ -32,6 +33,12 @@ PROBABILITY_LAYER = "melanoma_probability"
 SKLESION_NORMALIZATION, SKLESION_TRUNK = "normalization", "xception"
 #: The name of the dermoscopy member's trunk inside the served graph (its presence marks version 3).
 MEMBER_TRUNK = "dermoscopy_xception"
+#: The Xception layer(s) the shipped probe reads: the last one, pooled.
+MEMBER_LAYERS = ("block14_sepconv2_act",)
+#: The rejected six-layer candidate (docs/MODELS.md): the end of the entry flow, the middle and end
+#: of the middle flow, the exit flow's residual output and its last two activations. Better on the
+#: selection parts (``experiments/dermoscopy_layers.py``), not on the report sets.
+SIX_LAYERS = ("add_2", "add_6", "add_10", "add_11", "block14_sepconv1_act", "block14_sepconv2_act")
 
 
 def sklesion_model_path() -> Path:
@@ -42,12 +49,18 @@ def sklesion_model_path() -> Path:
     return Path(spec.origin).parent / "model.keras"
 
 
-def dermoscopy_trunk(sklesion_path: Path, side: int) -> keras.Model:
-    """sklesion's normalisation and Xception trunk at ``side`` px: RGB in [0, 255] -> (7x7-ish, 2048) maps.
+def dermoscopy_trunk(sklesion_path: Path, side: int, taps: tuple[str, ...] = MEMBER_LAYERS) -> keras.Model:
+    """sklesion's normalisation and Xception trunk at ``side`` px: RGB in [0, 255] -> one stack of maps.
+
+    The maps of the ``taps`` layers, stacked along channels on the last layer's grid: maps of
+    twice that grid (the middle flow's) are averaged over 2x2 cells first, which leaves their
+    global average unchanged, so the pooled stack is each layer's pooled features side by side
+    and the probe's weights still decompose into a class-activation map on that grid.
 
     Args:
         sklesion_path: sklesion's ``model.keras``.
         side: the input size (the classifier card's ``input_size``); at least 71.
+        taps: Xception layer names (the shipped member reads only the last one).
     """
     if side < 71:
         raise ValueError(f"Xception needs an input of at least 71 px. Received side={side}")
@@ -59,7 +72,19 @@ def dermoscopy_trunk(sklesion_path: Path, side: int) -> keras.Model:
     mean, variance = (np.asarray(w) for w in normalization.get_weights()[:2])
     inputs = keras.Input((side, side, 3), name="dermoscopy_image")
     scaled = layers.Normalization(mean=mean, variance=variance, name="dermoscopy_normalization")(inputs)
-    return keras.Model(inputs, trunk(scaled), name=MEMBER_TRUNK)
+    tapped = keras.Model(trunk.input, [trunk.get_layer(name).output for name in taps], name="xception")
+    maps = tapped(scaled)
+    maps = maps if isinstance(maps, list | tuple) else [maps]
+    grid = int(trunk.output.shape[1])
+    on_grid = []
+    for name, tap in zip(taps, maps, strict=True):
+        if int(tap.shape[1]) == 2 * grid:
+            tap = layers.AveragePooling2D(2, name=f"{name}_to_grid")(tap)
+        elif int(tap.shape[1]) != grid:
+            raise ValueError(f"Layer {name} has a {tap.shape[1]}-cell grid; only {grid} or {2 * grid} stack")
+        on_grid.append(tap)
+    stacked = on_grid[0] if len(on_grid) == 1 else layers.Concatenate(name="dermoscopy_taps")(on_grid)
+    return keras.Model(inputs, stacked, name=MEMBER_TRUNK)
 
 
 def pooled_trunk(trunk: keras.Model) -> keras.Model:

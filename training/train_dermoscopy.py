@@ -1,11 +1,12 @@
-"""Add the dermoscopy member (sklesion Xception probe) to the served classifier: version 3.
+"""Add the dermoscopy member (a probe on sklesion's Xception features) to the served classifier: version 3.
 
 Example:
     python -m training.train_dermoscopy --data ../shared/data/isic2017 \
         --archive ../shared/data/isic_archive --isic2020 ../shared/data/isic2020 --models models
 
 Reads the base ensemble ``models/classifier.keras`` (``make ensemble``), computes the frozen
-features of both members once (cached under ``--cache``), fits the probe on the fit parts of
+features of both members once (cached under ``--cache``; the member pools the ``--layers``
+of sklesion's Xception, by default ``training.dermoscopy.MEMBER_LAYERS``), fits the probe on the fit parts of
 ISIC 2017 ``train/``, the ISIC archive extra and the ISIC 2020 part (never on HAM10000, which
 sklesion memorised), and chooses its C and the members' shares by the *worst* selection source
 (ISIC ``train/`` selection part, ISIC 2020 selection patients, archive selection images). The
@@ -33,6 +34,7 @@ from training.cli import command_line, existing_dir
 from training.cost import gflops
 from training.data import read_split
 from training.dermoscopy import (
+    MEMBER_LAYERS,
     base_logit_model,
     build_with_member,
     dermoscopy_trunk,
@@ -76,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--sklesion", type=Path, default=None, help="sklesion model.keras (default: the installed one)")
     parser.add_argument("--cache", type=Path, default=None, help="feature cache (default: MODELS/.checkpoints/)")
+    parser.add_argument(
+        "--layers", nargs="+", default=list(MEMBER_LAYERS), help="Xception layers the probe reads, pooled"
+    )
     return parser.parse_args(argv)
 
 
@@ -156,11 +161,14 @@ def write_model_card(args: argparse.Namespace, model: keras.Model, chosen: dict,
     card = read_card(card_path).raw
     base_architecture = card.get("architecture", "")  # main() refused a base that already held the member
     card.pop("tflite", None)  # the export is stale until `make export`
-    card["version"] = f"{date.today().isoformat()}-v3-mobilenetv2-xception-224"
+    layers = ", ".join(args.layers)
+    other_layers = "" if tuple(args.layers) == MEMBER_LAYERS else f"-{len(args.layers)}-layers"
+    card["version"] = f"{date.today().isoformat()}-v3-mobilenetv2-xception{other_layers}-224"
     card["architecture"] = (
-        f"version 3: {chosen['shares'][0]:.4f} x the base ensemble's logit + {chosen['shares'][1]:.4f} x the "
-        f"logit of a logistic regression (C={chosen['c']}) on pooled features of sklesion's HAM10000-trained "
-        "Xception (its Normalization + trunk, rebuilt at the input size); base ensemble: "
+        f"version 3: {chosen['shares'][0]:.4f} x the base ensemble's logit + "
+        f"{chosen['shares'][1]:.4f} x the logit of a logistic regression (C={chosen['c']}) on the pooled "
+        f"features of layers {layers} of sklesion's HAM10000-trained Xception (its Normalization + trunk, "
+        "rebuilt at the input size); base ensemble: "
         f"{base_architecture}"
     )
     card["base_architecture"] = base_architecture
@@ -170,6 +178,7 @@ def write_model_card(args: argparse.Namespace, model: keras.Model, chosen: dict,
     card["dermoscopy_member"] = {
         "source": "sklesion 0.2.2 (PyPI, MIT; Xception fine-tuned on HAM10000, 7 classes)",
         "sklesion_sha256": file_sha256(sklesion),
+        "layers": list(args.layers),
         "fitted_on": {name: _counts(parts[name]) for name in FIT_PARTS},
         "never_fitted_on": "HAM10000 (sklesion memorised it; HAM10000 figures of this model are contaminated)",
         "selection": {
@@ -201,8 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     base = keras.models.load_model(base_path, compile=False)
     if has_dermoscopy_member(base):
         raise SystemExit(f"{base_path} already holds the dermoscopy member: rebuild the base with `make ensemble`")
-    trunk = dermoscopy_trunk(sklesion, card.input_size)
-    key = f"{file_sha256(base_path)}:{file_sha256(sklesion)}:{card.input_size}"
+    trunk = dermoscopy_trunk(sklesion, card.input_size, tuple(args.layers))
+    key = f"{file_sha256(base_path)}:{file_sha256(sklesion)}:{card.input_size}:{','.join(args.layers)}"
     models = (base_logit_model(base), pooled_trunk(trunk))
     cache = args.cache or args.models / ".checkpoints"
     parts = {
