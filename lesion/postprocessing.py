@@ -32,12 +32,15 @@ def flip_views(batch: np.ndarray, views: int) -> np.ndarray:
     return np.concatenate(stack, axis=0)
 
 
+def unflip_views(outputs: np.ndarray, views: int) -> list[np.ndarray]:
+    """The spatial outputs of :func:`flip_views` split per view, each flipped back to the batch's frame."""
+    unflip = [lambda a: a, lambda a: a[:, :, ::-1], lambda a: a[:, ::-1, :]]
+    return [undo(part) for undo, part in zip(unflip, np.split(outputs, views, axis=0), strict=False)]
+
+
 def merge_views(outputs: np.ndarray, views: int, spatial: bool = False) -> np.ndarray:
     """Average the outputs of :func:`flip_views`, un-flipping spatial outputs first."""
-    parts = np.split(outputs, views, axis=0)
-    if spatial:
-        unflip = [lambda a: a, lambda a: a[:, :, ::-1], lambda a: a[:, ::-1, :]]
-        parts = [undo(part) for undo, part in zip(unflip, parts, strict=False)]
+    parts = unflip_views(outputs, views) if spatial else np.split(outputs, views, axis=0)
     return np.mean(parts, axis=0)
 
 

@@ -4,10 +4,10 @@ sklesion 0.2.2 (PyPI, MIT) is an Xception fine-tuned on HAM10000 (7 classes) beh
 ``Normalization`` layer; it takes 254 px RGB in [0, 255]. Its convolutional trunk is rebuilt here
 at the classifier's input size (the weights do not depend on it), so the member sees exactly the
 pixels the MobileNetV2 ensemble sees (``lesion.preprocessing.prepare_image``). A logistic
-regression on the pooled features of its last layer (``MEMBER_LAYERS``; more can be stacked) is the member; its
-logit and the base ensemble's logit are mixed with fixed shares in one served graph, whose second
-output stays the base's frozen ImageNet features (the quality gate reads them) and whose third is
-the joint class-activation map.
+regression on the pooled features of its last layer (``MEMBER_LAYERS``; more can be stacked) is
+the member; its logit and the base ensemble's logit are mixed with fixed shares in one served
+graph, whose second output stays the base's frozen ImageNet features (the quality gate reads
+them) and whose third is the joint class-activation map.
 
 Because sklesion was trained on HAM10000, its features of HAM10000 images are memorised: the probe
 is never fitted on HAM10000, and every HAM10000 figure of a model that contains it is contaminated.

@@ -18,7 +18,7 @@ import cv2
 import keras
 import numpy as np
 
-from lesion.postprocessing import flip_views, mask_from_probability
+from lesion.postprocessing import flip_views, mask_from_probability, unflip_views
 from training.data import IsicSplit, model_inputs
 from training.sources import archive_parts, isic2020_parts
 from training.splits import held_out, read_ham
@@ -78,8 +78,7 @@ def teach(teacher: keras.Model, images: np.ndarray, batch_size: int = 16) -> lis
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].astype(np.float32)
         outputs = np.asarray(teacher.predict_on_batch(flip_views(batch, 3)))[..., 0]
-        plain, across, down = np.split(outputs, 3, axis=0)
-        for views in zip(plain, across[:, :, ::-1], down[:, ::-1, :], strict=True):
+        for views in zip(*unflip_views(outputs, 3), strict=True):
             verdicts.append(judge(np.stack(views)))
     return verdicts
 

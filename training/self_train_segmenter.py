@@ -25,11 +25,10 @@ import numpy as np
 from lesion.model_card import read_card, write_card
 from training.callbacks import ProgressBar, ValidationCheckpoint
 from training.cli import HAM10000, existing_dir, run_record, start_run, training_parser, write_history
-from training.data import IsicSplit, load_mask, model_inputs, segmentation_dataset
-from training.metrics import segmentation_scores
+from training.data import IsicSplit, segmentation_dataset
 from training.pseudo_masks import unlabelled_sources, write_pseudo_masks
 from training.splits import split_isic
-from training.train_segmenter import DEFAULT_THRESHOLD, compile_for, predict_masks
+from training.train_segmenter import compile_for, mask_scorer
 
 ISIC_2020 = {"name": "ISIC 2020 challenge data (photos only, no labels used)", "licence": "CC BY-NC 4.0"}
 ISIC_ARCHIVE = {"name": "ISIC archive (photos only, no labels used)", "licence": "CC-0 or CC BY (per image)"}
@@ -66,17 +65,6 @@ def concatenate(first: IsicSplit, second: IsicSplit) -> IsicSplit:
     )
 
 
-def view_scores(model: keras.Model, split: IsicSplit, side: int) -> dict[int, dict[str, float]]:
-    """Segmentation scores of ``model`` on ``split`` with 1, 2 and 3 flip views."""
-    images = model_inputs(split.image_paths, side)
-    truths = [load_mask(path) for path in split.mask_paths]
-    sizes = [(truth.shape[1], truth.shape[0]) for truth in truths]
-    return {
-        views: segmentation_scores(truths, predict_masks(model, images, sizes, DEFAULT_THRESHOLD, views))
-        for views in (1, 2, 3)
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     train, val = start_run(args)
@@ -93,13 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     data = segmentation_dataset(
         mixture, args.image_size, args.batch_size, training=True, seed=args.seed, other_clinics=True
     )
-    select_images = model_inputs(select.image_paths, args.image_size)
-    select_truth = [load_mask(path) for path in select.mask_paths]
-    select_sizes = [(truth.shape[1], truth.shape[0]) for truth in select_truth]
-
-    def score(model: keras.Model) -> dict[str, float]:
-        return segmentation_scores(select_truth, predict_masks(model, select_images, select_sizes, DEFAULT_THRESHOLD))
-
+    score = mask_scorer(select, args.image_size)
     student = teacher  # starts from the teacher's weights; the teacher's verdicts are already on disk
     compile_for(student, args.learning_rate, args.epochs, steps)
     checkpoint_dir = args.out.parent / ".checkpoints"
@@ -108,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         score, "jaccard", checkpoint_dir / "student-best-on-selection.keras", checkpoint_dir, "student"
     )
     student.fit(data, epochs=args.epochs, verbose=0, callbacks=[ProgressBar(args.epochs, steps, "U-Net student"), log])
-    views = view_scores(student, select, args.image_size)
+    views = {count: score(student, count) for count in (1, 2, 3)}
     chosen_views = max(views, key=lambda count: (round(views[count]["jaccard"], 3), -count))
     student.save(args.out)  # uncompiled: no optimizer state in the shipped file
     write_history(args.out, log.history)

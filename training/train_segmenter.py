@@ -14,6 +14,7 @@ advance, since no image is left to choose on.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -92,6 +93,18 @@ def predict_masks(
     return masks
 
 
+def mask_scorer(split: IsicSplit, side: int) -> Callable[..., dict[str, float]]:
+    """``score(model, views=1)``: the ISIC metrics of a model's served masks on ``split`` (read once)."""
+    images = model_inputs(split.image_paths, side)
+    truths = [load_mask(path) for path in split.mask_paths]
+    sizes = [(truth.shape[1], truth.shape[0]) for truth in truths]
+
+    def score(model: keras.Model, views: int = 1) -> dict[str, float]:
+        return segmentation_scores(truths, predict_masks(model, images, sizes, DEFAULT_THRESHOLD, views))
+
+    return score
+
+
 def compile_for(model: keras.Model, peak_learning_rate: float, epochs: int, steps: int) -> None:
     """AdamW with one warm-up epoch, then cosine decay to 1% of the peak over ``epochs``."""
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -106,13 +119,7 @@ def fit_and_select(args: argparse.Namespace, fit: IsicSplit, select: IsicSplit) 
     train_data = segmentation_dataset(
         fit, size, args.batch_size, training=True, seed=args.seed, other_clinics=not args.plain_augmentation
     )
-    select_images = model_inputs(select.image_paths, size)
-    select_truth = [load_mask(path) for path in select.mask_paths]
-    select_sizes = [(truth.shape[1], truth.shape[0]) for truth in select_truth]
-
-    def score(model: keras.Model) -> dict[str, float]:
-        return segmentation_scores(select_truth, predict_masks(model, select_images, select_sizes, DEFAULT_THRESHOLD))
-
+    score = mask_scorer(select, size)
     steps = int(np.ceil(len(fit) / args.batch_size))
     checkpoint_dir = args.out.parent / ".checkpoints"
     model = build_unet(size, args.backbone_weights, full_resolution=args.full_resolution)
