@@ -22,18 +22,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers
 from tqdm import tqdm
 
 from lesion.preprocessing import prepare_image
 from training.cli import existing_dir
-from training.dermoscopy import (
-    SIX_LAYERS,
-    SKLESION_NORMALIZATION,
-    SKLESION_TRUNK,
-    base_logit_model,
-    sklesion_model_path,
-)
+from training.dermoscopy import SIX_LAYERS, base_logit_model, dermoscopy_trunk, pooled_trunk, sklesion_model_path
 from training.train_dermoscopy import PartFeatures, choose, selection_parts
 
 #: Pooled block outputs: end of the entry flow, middle of and end of the middle flow, exit flow, last.
@@ -47,18 +40,14 @@ LAYER_SETS = {
 }
 
 
-def layer_model(sklesion: Path, side: int) -> keras.Model:
-    source = keras.models.load_model(sklesion, compile=False)
-    mean, variance = (np.asarray(w) for w in source.get_layer(SKLESION_NORMALIZATION).get_weights()[:2])
-    trunk = keras.applications.Xception(include_top=False, weights=None, input_shape=(side, side, 3))
-    trunk.set_weights(source.get_layer(SKLESION_TRUNK).get_weights())
-    tapped = keras.Model(trunk.input, [trunk.get_layer(name).output for name in LAYERS])
-    inputs = keras.Input((side, side, 3))
-    maps = tapped(layers.Normalization(mean=mean, variance=variance)(inputs))
-    return keras.Model(inputs, [layers.GlobalAveragePooling2D()(m) for m in maps])
+def layer_model(sklesion: Path, side: int) -> tuple[keras.Model, list[int]]:
+    """The served member's trunk over all six ``LAYERS``, pooled, and each layer's channel count."""
+    trunk = dermoscopy_trunk(sklesion, side, LAYERS)
+    widths = [int(trunk.get_layer("xception").get_layer(name).output.shape[-1]) for name in LAYERS]
+    return pooled_trunk(trunk), widths
 
 
-def pooled(name, images, base, member, side, cache: Path) -> dict[str, np.ndarray]:
+def pooled(name, images, base, member, widths, side, cache: Path) -> dict[str, np.ndarray]:
     path = cache / f"layers-{name}.npz"
     if path.is_file():
         with np.load(path) as stored:
@@ -67,8 +56,9 @@ def pooled(name, images, base, member, side, cache: Path) -> dict[str, np.ndarra
     for start in tqdm(range(0, len(images), 32), desc=name, file=sys.stderr):
         batch = np.stack([prepare_image(p, side)[0] for p in images.paths[start : start + 32]]).astype(np.float32)
         logits.append(np.asarray(base.predict_on_batch(batch)[0])[:, 0])
-        for layer, output in zip(LAYERS, member.predict_on_batch(batch), strict=True):
-            features[layer].append(np.asarray(output))
+        stacked = np.asarray(member.predict_on_batch(batch))
+        for layer, output in zip(LAYERS, np.split(stacked, np.cumsum(widths)[:-1], axis=1), strict=True):
+            features[layer].append(output)
     result = {"base_logit": np.concatenate(logits), **{k: np.concatenate(v) for k, v in features.items()}}
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, **result)
@@ -85,9 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("experiments/results/dermoscopy_layers.json"))
     args = parser.parse_args(argv)
     base = base_logit_model(keras.models.load_model(args.base, compile=False))
-    member = layer_model(sklesion_model_path(), 224)
+    member, widths = layer_model(sklesion_model_path(), 224)
     parts = selection_parts(args)
-    stored = {name: pooled(name, images, base, member, 224, args.cache) for name, images in parts.items()}
+    stored = {name: pooled(name, images, base, member, widths, 224, args.cache) for name, images in parts.items()}
     results = {}
     for label, chosen_layers in LAYER_SETS.items():
         features = {
