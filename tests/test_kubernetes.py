@@ -58,3 +58,33 @@ def test_the_validator_catches_a_misspelt_field() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/readyz"}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def _secret_refs(container: dict) -> dict[str, tuple[str, str]]:
+    """Environment variable -> (Secret name, key) for every variable read from a Secret."""
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_records_secrets_reach_the_service_and_the_migration_job() -> None:
+    secrets = {
+        document["metadata"]["name"]: set(document["stringData"])
+        for path in sorted(MANIFESTS.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document["kind"] == "Secret"
+    }
+    documents = _documents()
+    service = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    job = documents["Job"]["spec"]["template"]["spec"]["containers"][0]
+    for container in (service, job):
+        refs = _secret_refs(container)
+        assert set(refs) == {"DATABASE_URL", "LESION_RECORDS_KEY"}
+        assert all(key in secrets[name] for name, key in refs.values())
+    assert job["command"] == ["flask", "--app", "wsgi", "records", "migrate"]
+    assert job["image"] == service["image"]
+    assert documents["Job"]["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    listed = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["resources"]
+    assert listed.index("migrate-job.yaml") < listed.index("deployment.yaml")
