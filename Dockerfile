@@ -38,6 +38,8 @@ WORKDIR /srv/lesion
 COPY --from=build /opt/venv /opt/venv
 COPY app/ app/
 COPY lesion/ lesion/
+COPY records/ records/
+COPY migrations/ migrations/
 COPY --from=build /build/models/ models/
 COPY templates/ templates/
 COPY static/ static/
