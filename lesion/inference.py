@@ -16,7 +16,7 @@ import numpy as np
 from lesion.errors import ModelLoadError
 from lesion.model_card import ModelCard, read_card
 from lesion.model_files import serving_only
-from lesion.postprocessing import calibrate, flip_views, label_for, mask_from_probability, merge_views
+from lesion.postprocessing import blend_members, calibrate, flip_views, label_for, mask_from_probability, merge_views
 from lesion.preprocessing import DecodedImage, resize_for_model
 from lesion.quality import DERMOSCOPY, KINDS, QualityGate
 from lesion.runtimes import Forward, file_sha256, keras_forward, tflite_forward
@@ -98,20 +98,45 @@ def load_model(models_dir: Path, name: str, runtime: str = "auto") -> LoadedMode
 class Predictor:
     """Melanoma probability and lesion mask for decoded images, from the committed models."""
 
-    def __init__(self, classifier: LoadedModel, segmenter: LoadedModel, gate: QualityGate | None = None) -> None:
+    def __init__(
+        self,
+        classifier: LoadedModel,
+        segmenter: LoadedModel,
+        gate: QualityGate | None = None,
+        members: Sequence[tuple[LoadedModel, float]] = (),
+    ) -> None:
+        """``members``: further classifier members with their shares of the blended logit (the card's ``members``)."""
+        if sum(share for _, share in members) >= 1.0:
+            raise ModelLoadError("The classifier members' shares must leave the classifier itself a positive share")
         self.classifier = classifier
         self.segmenter = segmenter
         self.gate = gate
+        self.members = tuple(members)
 
     @classmethod
     def from_directory(cls, models_dir: Path, runtime: str = "auto") -> Predictor:
-        """Load ``classifier`` and ``segmenter`` (cards and model files) from a folder."""
+        """Load ``classifier`` (with the members its card names) and ``segmenter`` from a folder."""
         classifier = load_model(models_dir, "classifier", runtime)
         gate_entry = classifier.card.raw.get("quality_gate")
         gate = None
         if gate_entry:
             gate = QualityGate.from_file(Path(models_dir) / gate_entry["file"], float(gate_entry["threshold"]))
-        return cls(classifier, load_model(models_dir, "segmenter", runtime), gate)
+        members = [
+            (load_model(models_dir, str(entry["name"]), runtime), float(entry["share"]))
+            for entry in classifier.card.raw.get("members", [])
+        ]
+        return cls(classifier, load_model(models_dir, "segmenter", runtime), gate, members)
+
+    def blend(self, classifier_raw: np.ndarray, member_raws: Sequence[np.ndarray]) -> np.ndarray:
+        """The classifier's raw probability blended with its members' (uncalibrated)."""
+        if not self.members:
+            return classifier_raw
+        shares = [share for _, share in self.members]
+        return blend_members([classifier_raw, *member_raws], [1.0 - sum(shares), *shares])
+
+    def raw_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """The blended, uncalibrated P(melanoma) of a model-sized batch (what calibration is fitted on)."""
+        return self.blend(self.classifier.predict(batch)[:, 0], [m.predict(batch)[:, 0] for m, _ in self.members])
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -123,7 +148,7 @@ class Predictor:
         ``batch`` is the model-sized RGB the classifier sees; the gate measures the same pixels.
         """
         outputs = self.classifier.predict_all(batch)
-        raw = outputs[0][:, 0]
+        raw = self.blend(outputs[0][:, 0], [member.predict(batch)[:, 0] for member, _ in self.members])
         platt = self.classifier.card.calibration
         activations = outputs[2][..., 0] if len(outputs) > 2 else None
         kinds = None

@@ -17,7 +17,7 @@ MODEL_NAMES = ("classifier", "segmenter")
 def check_model_files(models_dir: str | Path) -> str | None:
     """Return a one-line problem description, or None when every model and card looks sound."""
     try:
-        for name in MODEL_NAMES:
+        for name in model_names(Path(models_dir)):
             card = read_card(Path(models_dir) / f"{name}.json")
             path = Path(models_dir) / card.path
             if not path.is_file() and serving_only(Path(models_dir), card.raw):
@@ -37,6 +37,12 @@ def check_model_files(models_dir: str | Path) -> str | None:
     except ModelLoadError as error:
         return str(error)
     return None
+
+
+def model_names(models_dir: Path) -> tuple[str, ...]:
+    """Every model the service loads: classifier, segmenter and the members the classifier card names."""
+    members = read_card(models_dir / "classifier.json").raw.get("members", [])
+    return (*MODEL_NAMES, *(str(entry["name"]) for entry in members))
 
 
 def serving_only(models_dir: Path, card: dict) -> bool:

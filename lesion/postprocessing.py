@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -22,6 +23,19 @@ def calibrate(probability: np.ndarray, slope: float, intercept: float) -> np.nda
     clipped = np.clip(np.asarray(probability, dtype=np.float64), 1e-7, 1 - 1e-7)
     logits = np.log(clipped / (1 - clipped))
     return 1.0 / (1.0 + np.exp(-(slope * logits + intercept)))
+
+
+def blend_members(probabilities: Sequence[np.ndarray], shares: Sequence[float]) -> np.ndarray:
+    """Ensemble members' raw probabilities: ``sigmoid(sum(share * logit(p)))``, shares summing to 1."""
+    if len(probabilities) != len(shares) or not probabilities:
+        raise ValueError(f"Need one share per member. Received {len(probabilities)} members, {len(shares)} shares")
+    if min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-6:
+        raise ValueError(f"Shares must be non-negative and sum to 1. Received shares={list(shares)}")
+    logits = np.zeros(np.shape(probabilities[0]), np.float64)
+    for share, probability in zip(shares, probabilities, strict=True):
+        clipped = np.clip(np.asarray(probability, np.float64), 1e-7, 1 - 1e-7)
+        logits += share * np.log(clipped / (1 - clipped))
+    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def flip_views(batch: np.ndarray, views: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from training.cli import existing_dir
 from training.data import IsicSplit, load_mask, read_split
 from training.evaluate import served_analyses, served_probabilities
 from training.metrics import bootstrap_auc, bootstrap_interval, per_image_segmentation_scores
-from training.sources import isic2020_parts
+from training.sources import isic2019_parts, isic2020_parts
 from training.splits import read_ham
 
 #: The segmentation metrics compared (per-image means, as ISIC ranks them).
@@ -75,13 +75,12 @@ def compare_segmenters(predictors: dict[str, Predictor], isic: IsicSplit) -> dic
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--old", type=existing_dir, nargs="+", required=True, help="models folders of earlier versions"
-    )
+    parser.add_argument("--old", type=existing_dir, nargs="+", required=True, help="models folders of earlier versions")
     parser.add_argument("--new", type=existing_dir, required=True, help="models folder of the candidate")
     parser.add_argument("--data", type=existing_dir, required=True, help="labelled ISIC folder (val/)")
     parser.add_argument("--ham", type=existing_dir, help="HAM10000 folder (needed to compare classifiers)")
     parser.add_argument("--isic2020", type=existing_dir, help="ISIC 2020 folder: also compare on its report patients")
+    parser.add_argument("--isic2019", type=existing_dir, help="ISIC 2019 folder: also compare on its report lesions")
     parser.add_argument("--only", choices=("classifier", "segmenter"), help="compare just this model")
     args = parser.parse_args(argv)
     if args.only != "segmenter" and args.ham is None:
@@ -109,6 +108,9 @@ def report_sets(isic: IsicSplit, args: argparse.Namespace) -> dict[str, tuple]:
     if args.isic2020 is not None:
         part = isic2020_parts(args.isic2020)["report"]
         sets["isic2020_report"] = (part.paths, np.asarray(part.melanoma))
+    if getattr(args, "isic2019", None) is not None:
+        part = isic2019_parts(args.isic2019)["report"]
+        sets["isic2019_report"] = (part.paths, np.asarray(part.melanoma))
     return sets
 
 
@@ -125,6 +127,7 @@ def compare_classifiers(new: Predictor, olds: list[Predictor], sets: dict[str, t
             entry[f"new_minus_{version}"] = paired_auc_gain(truth, old_scores, new_scores)
         report[name] = entry
     return report
+
 
 if __name__ == "__main__":
     main()

@@ -29,10 +29,12 @@ from training.cli import existing_dir
 from training.data import load_mask, read_split
 from training.metrics import bootstrap_auc, classification_scores, segmentation_scores
 from training.operating_point import risk_bands, threshold_meaning
-from training.sources import isic2020_parts
+from training.sources import isic2019_parts, isic2020_parts
 from training.splits import read_ham
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: The classifier's report parts beyond ISIC ``val/``, each a card block of its own.
+REPORT_PARTS = ("ham_held_out", "isic2020_report", "isic2019_report")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--isic2020", type=existing_dir, default=None, help="ISIC 2020 folder: also score its report patients"
+    )
+    parser.add_argument(
+        "--isic2019", type=existing_dir, default=None, help="ISIC 2019 folder: also score its report lesions"
     )
     parser.add_argument("--models", type=existing_dir, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--out", type=Path, default=None, help="write the metrics here as JSON")
@@ -145,12 +150,29 @@ def evaluate_isic2020(predictor: Predictor, folder: Path, batch_size: int) -> di
     return result
 
 
+def evaluate_isic2019(predictor: Predictor, folder: Path, batch_size: int) -> dict:
+    """The classifier on the ISIC 2019 report lesions (``training.sources``, 84 px photos), which chose nothing."""
+    part = isic2019_parts(folder)["report"]
+    result = evaluate_part(predictor, part.paths, part.melanoma, batch_size)
+    result["data"] = f"{folder}: the report lesions of training.sources (lesion-grouped, 84 px copies)"
+    result["lesions"] = len(set(part.groups))
+    return result
+
+
 def _with_views(loaded, views: int | None):
     return loaded if views is None else replace(loaded, card=replace(loaded.card, test_time_views=views))
 
 
 def _selection_note(card: dict) -> str | None:
     """How the card's model was chosen, in one line (always on data other than these)."""
+    members = card.get("member_selection")
+    if members:
+        base = _selection_note({key: value for key, value in card.items() if key != "member_selection"})
+        chosen = members["chosen"]
+        return (
+            f"{base}; low-resolution member: epoch {chosen['epoch']} and share {chosen['share']} by the worst "
+            "selection-part gain over version 3 (ISIC train/, ISIC 2019)"
+        )
     member = card.get("dermoscopy_member", {}).get("selection")
     if member:
         base = _selection_note({key: value for key, value in card.items() if key != "dermoscopy_member"})
@@ -178,7 +200,7 @@ def _selection_note(card: dict) -> str | None:
 def _state_operating_point(card: dict, results: dict) -> None:
     """Add the threshold's sensitivity and specificity on data that chose nothing to the card."""
     measured = {"isic_val": results["classification"]}
-    for part in ("ham_held_out", "isic2020_report"):
+    for part in REPORT_PARTS:
         if part in results and "contaminated" not in results[part]:
             measured[part] = results[part]
     point = card.setdefault("operating_point", {})
@@ -193,13 +215,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     predictor = Predictor.from_directory(args.models)
     predictor = Predictor(
-        _with_views(predictor.classifier, args.classifier_views), _with_views(predictor.segmenter, args.segmenter_views)
+        _with_views(predictor.classifier, args.classifier_views),
+        _with_views(predictor.segmenter, args.segmenter_views),
+        members=predictor.members,
     )
     results = evaluate(predictor, args.data, args.batch_size)
     if args.ham is not None:
         results["ham_held_out"] = evaluate_ham(predictor, args.ham, args.batch_size)
     if args.isic2020 is not None:
         results["isic2020_report"] = evaluate_isic2020(predictor, args.isic2020, args.batch_size)
+    if args.isic2019 is not None:
+        results["isic2019_report"] = evaluate_isic2019(predictor, args.isic2019, args.batch_size)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
@@ -218,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             if name == "classifier":
                 card["risk_bands"] = results["risk_bands"]
-                for part in ("ham_held_out", "isic2020_report"):
+                for part in REPORT_PARTS:
                     if part in results:
                         card[part] = dict(results[part], measured_with="python -m training.evaluate")
                 _state_operating_point(card, results)

@@ -2,6 +2,8 @@
 
 - The ISIC archive extra (``isic_archive/``): only the images that are not in ISIC 2017 ``train/``
   (the others are copies); no lesion ids, so cut by image: a fit part and a selection part.
+- The ISIC 2019 extra (``isic2019/``, 84 px): cut by ``lesion_id`` 65% fit, 15% selection, 20%
+  report, stratified by melanoma like ISIC 2020.
 - The ISIC 2020 part (``isic2020/``): many lesions per patient, so cut by ``patient_id``. Patients
   with a melanoma and patients without are ranked separately by a stable hash, so each part gets
   its share of both: 40% fit, 25% selection, 35% report (which chooses nothing).
@@ -46,22 +48,9 @@ def archive_parts(folder: Path) -> dict[str, LabelledImages]:
     return {"fit": images.subset(~chosen), "select": images.subset(chosen)}
 
 
-def _hash_rank(name: str) -> float:
-    return int.from_bytes(hashlib.sha256(f"isic2020-split/{name}".encode()).digest()[:4], "big") / 2**32
-
-
 def isic2020_part_of(patients_with_melanoma: dict[str, bool]) -> dict[str, str]:
     """Each patient's part (``fit``, ``select`` or ``report``), stratified by whether they have a melanoma."""
-    parts = {}
-    for stratum in (True, False):
-        group = sorted((p for p, m in patients_with_melanoma.items() if m == stratum), key=_hash_rank)
-        for rank, patient in enumerate(group):
-            share = rank / len(group)
-            if share < ISIC2020_FIT_UNTIL:
-                parts[patient] = "fit"
-            else:
-                parts[patient] = "select" if share < ISIC2020_SELECT_UNTIL else "report"
-    return parts
+    return _rank_parts(patients_with_melanoma, "isic2020-split", ISIC2020_FIT_UNTIL, ISIC2020_SELECT_UNTIL)
 
 
 def isic2020_parts(folder: Path) -> dict[str, LabelledImages]:
@@ -73,4 +62,46 @@ def isic2020_parts(folder: Path) -> dict[str, LabelledImages]:
         has_melanoma[patient] = has_melanoma.get(patient, False) or bool(label)
     part_of = isic2020_part_of(has_melanoma)
     which = np.array([part_of[patient] for patient in images.groups])
+    return {part: images.subset(which == part) for part in ISIC2020_PARTS}
+
+
+#: Cumulative shares of ISIC 2019 lesions (by hash rank within each stratum): fit, then selection, then report.
+ISIC2019_FIT_UNTIL, ISIC2019_SELECT_UNTIL = 0.65, 0.8
+#: Lesion ids that byte-identical copies join (the folder's README): one group, on one side of every cut.
+ISIC2019_JOINED_LESIONS = {"BCN_0004816": "BCN_0001604"}
+
+
+def _isic2019_group(row: dict[str, str]) -> str:
+    lesion = row["lesion_id"]
+    return ISIC2019_JOINED_LESIONS.get(lesion, lesion) if lesion else f"image/{row['image_id']}"
+
+
+def _rank_parts(labelled_groups: dict[str, bool], salt: str, fit_until: float, select_until: float) -> dict[str, str]:
+    """Each group's part, ranked by a stable hash within the groups with and without a melanoma."""
+    parts = {}
+    for stratum in (True, False):
+        group = sorted((g for g, m in labelled_groups.items() if m == stratum), key=lambda g: _salted_rank(salt, g))
+        for rank, name in enumerate(group):
+            share = rank / len(group)
+            parts[name] = "fit" if share < fit_until else "select" if share < select_until else "report"
+    return parts
+
+
+def _salted_rank(salt: str, name: str) -> float:
+    return int.from_bytes(hashlib.sha256(f"{salt}/{name}".encode()).digest()[:4], "big") / 2**32
+
+
+def isic2019_parts(folder: Path) -> dict[str, LabelledImages]:
+    """The ISIC 2019 extra (84 px) as ``fit``, ``select`` and ``report`` parts (65/15/20), by lesion.
+
+    Images without a ``lesion_id`` are their own group; lesions with a melanoma and lesions
+    without are ranked separately so each part gets its share of both.
+    """
+    rows = _rows(folder, "labels.csv")
+    images = _images(folder, rows, [_isic2019_group(row) for row in rows])
+    has_melanoma: dict[str, bool] = {}
+    for group, label in zip(images.groups, images.melanoma, strict=True):
+        has_melanoma[group] = has_melanoma.get(group, False) or bool(label)
+    part_of = _rank_parts(has_melanoma, "isic2019-split", ISIC2019_FIT_UNTIL, ISIC2019_SELECT_UNTIL)
+    which = np.array([part_of[group] for group in images.groups])
     return {part: images.subset(which == part) for part in ISIC2020_PARTS}

@@ -1,0 +1,171 @@
+"""Add the low-resolution member to the served classifier: choose its epoch and share, write version 4.
+
+Example:
+    python -m training.blend_low_resolution --data ../shared/data/isic2017 --ham ../shared/data/ham10000 \
+        --archive ../shared/data/isic_archive --isic2020 ../shared/data/isic2020 \
+        --isic2019 ../shared/data/isic2019 --models models
+
+Reads version 3 (``models/classifier.*``, unchanged: it stays the first member) and the epoch
+checkpoints of ``training.train_low_resolution``. On each source's selection part it blends the two
+raw logits, ``(1 - share) x version 3 + share x member``, for every epoch and share, and keeps the
+pair with the highest *worst* gain over version 3 among the parts that can measure one (see
+``judged_sources``). Writes ``models/classifier_lowres.keras`` (the reduction + the chosen trunk), its
+card, and the ``members`` entry of the classifier card; then run ``make calibrate export evaluate``.
+Report parts are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from lesion.inference import LoadedModel, load_model
+from lesion.model_card import read_card, write_card
+from lesion.postprocessing import blend_members
+from lesion.preprocessing import prepare_image
+from lesion.runtimes import file_sha256
+from training.cli import command_line, existing_dir
+from training.low_resolution import LOW_SIDE, build_served_member
+from training.low_resolution_data import SOURCES, load_parts
+
+MEMBER = "classifier_lowres"
+SHARE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+#: A selection part judges a blend only with this many melanomas and this many benign lesions.
+MIN_PER_CLASS = 20
+#: Version 3's dermoscopy member memorised HAM10000, so its HAM10000 scores cannot be beaten fairly.
+CONTAMINATED_FOR_VERSION_3 = ("ham10000",)
+#: What the member adds to the card's ``training_data``.
+EXTRA_TRAINING_DATA = ({"name": "ISIC 2019 / BCN20000 (84 px copy)", "licence": "CC BY-NC 4.0"},)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("data", "ham", "archive", "isic2020", "isic2019"):
+        parser.add_argument(f"--{name}", type=existing_dir, required=True)
+    parser.add_argument("--models", type=existing_dir, default=Path("models"))
+    parser.add_argument("--runs", type=existing_dir, default=Path("build/low_resolution_runs"))
+    parser.add_argument("--cache", type=Path, default=Path("build/version3_scores"))
+    return parser.parse_args(argv)
+
+
+def judged_sources(labels: dict[str, np.ndarray]) -> list[str]:
+    """The selection parts that can judge a gain over version 3: enough of both classes, not contaminated."""
+    return [
+        name
+        for name, truth in labels.items()
+        if name not in CONTAMINATED_FOR_VERSION_3 and MIN_PER_CLASS <= truth.sum() <= len(truth) - MIN_PER_CLASS
+    ]
+
+
+def base_raw(classifier: LoadedModel, paths: tuple[Path, ...], cache: Path) -> np.ndarray:
+    """Version 3's raw (uncalibrated) output on image files, through the served runtime; cached by content."""
+    source = classifier.card.raw.get("tflite", {}).get("keras_sha256", classifier.card.version)
+    digest = hashlib.sha256("\n".join([source, *map(str, paths)]).encode())
+    path = cache / f"{digest.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    side = classifier.card.input_size
+    rows = [
+        classifier.predict(np.stack([prepare_image(p, side)[0] for p in paths[i : i + 32]]))[:, 0]
+        for i in tqdm(range(0, len(paths), 32), desc="version 3", file=sys.stderr)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.concatenate(rows))
+    return np.load(path)
+
+
+def blend_grid(
+    labels: dict[str, np.ndarray], base: dict[str, np.ndarray], epochs: dict[int, dict[str, np.ndarray]]
+) -> list[dict]:
+    """Selection AUC of every (epoch, share) per source, with the gain over version 3 (share 0)."""
+    rows = []
+    for epoch, member in sorted(epochs.items()):
+        for share in SHARE_GRID:
+            aucs = {
+                name: float(roc_auc_score(truth, blend_members([base[name], member[name]], [1 - share, share])))
+                for name, truth in labels.items()
+                if 0 < truth.sum() < len(truth)
+            }
+            rows.append({"epoch": epoch, "share": share, "auc": {k: round(v, 4) for k, v in aucs.items()}})
+    for row in rows:
+        version_3 = next(r for r in rows if r["share"] == 0.0)["auc"]
+        row["gain"] = {name: round(row["auc"][name] - version_3[name], 4) for name in row["auc"]}
+    return rows
+
+
+def choose(rows: list[dict], judges: list[str]) -> dict:
+    """The (epoch, share) with the highest worst gain over the judging parts (ties: highest mean gain)."""
+    return max(
+        (row for row in rows if row["share"] > 0),
+        key=lambda row: (min(row["gain"][j] for j in judges), float(np.mean([row["gain"][j] for j in judges]))),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    parts = load_parts(args)
+    labels = {name: parts[name]["select"].melanoma for name in SOURCES}
+    version_3 = load_model(args.models, "classifier")
+    base = {name: base_raw(version_3, parts[name]["select"].paths, args.cache) for name in SOURCES}
+    history = json.loads((args.runs / "history.json").read_text())
+    epochs = {}
+    for record in history["history"]:
+        with np.load(args.runs / f"epoch_{record['epoch']:02d}_selection.npz") as saved:
+            epochs[record["epoch"]] = {name: saved[name] for name in SOURCES}
+    rows = blend_grid(labels, base, epochs)
+    judges = judged_sources(labels)
+    chosen = choose(rows, judges)
+    print(json.dumps(chosen), file=sys.stderr)
+
+    card_path = args.models / "classifier.json"
+    card = read_card(card_path).raw
+    trunk = keras.models.load_model(args.runs / f"epoch_{chosen['epoch']:02d}.keras")
+    member_file = args.models / f"{MEMBER}.keras"
+    build_served_member(trunk, int(card["input_size"])).save(member_file)
+    write_card(
+        args.models / f"{MEMBER}.json",
+        {
+            "name": MEMBER,
+            "version": f"{date.today().isoformat()}-lowres-mobilenetv2-{LOW_SIDE}",
+            "file": member_file.name,
+            "task": "a member of the served classifier (never served alone): raw P(melanoma)",
+            "input_size": card["input_size"],
+            "threshold": 0.5,
+            "preprocessing": card["preprocessing"] + f"; in the graph: 2x2 average, then bilinear to {LOW_SIDE} px",
+            "architecture": f"MobileNetV2 (ImageNet, fine-tuned from block 6, batch norm frozen) at {LOW_SIDE} px",
+            "training": {
+                "command": command_line().replace("blend_low_resolution", "train_low_resolution"),
+                "source_shares": history["shares"],
+                "epoch": chosen["epoch"],
+                "history": history["history"],
+            },
+            "training_data": [*card["training_data"][:4], *EXTRA_TRAINING_DATA],
+            "keras_sha256": file_sha256(member_file),
+            "date": date.today().isoformat(),
+        },
+    )
+    card["members"] = [{"name": MEMBER, "share": chosen["share"]}]
+    card["member_selection"] = {
+        "rule": f"highest worst gain over version 3 on the selection parts of {', '.join(judges)} "
+        f"(parts with at least {MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 "
+        "memorised it); ties: highest mean gain",
+        "chosen": chosen,
+        "grid": rows,
+        "command": command_line(),
+    }
+    names = {entry["name"] for entry in card["training_data"]}
+    card["training_data"] += [entry for entry in EXTRA_TRAINING_DATA if entry["name"] not in names]
+    write_card(card_path, card)
+
+
+if __name__ == "__main__":
+    main()
