@@ -8,6 +8,7 @@ HAM ?= ../shared/data/ham10000
 ISIC2020 ?= ../shared/data/isic2020
 ARCHIVE ?= ../shared/data/isic_archive
 CLINICAL ?= ../shared/data/clinical_photos
+ISIC2019 ?= ../shared/data/isic2019
 WEIGHTS ?= imagenet
 # The last commit with the version-2 models, compared end to end by `make bench`.
 BENCH_BASELINE ?= 549b62b
@@ -16,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: container container-test setup run test lint train train-classifier ensemble dermoscopy train-segmenter self-train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
+.PHONY: container container-test setup run test lint train train-classifier ensemble dermoscopy low-resolution train-segmenter self-train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +58,7 @@ lint: setup
 
 ## train: train both models on $(DATA) and $(HAM) (WEIGHTS=imagenet or a .weights.h5 file), then
 ## calibrate, export, fit the quality gate and score them on data that chose nothing
-train: train-classifier ensemble dermoscopy train-segmenter calibrate export quality-gate evaluate
+train: train-classifier ensemble dermoscopy low-resolution train-segmenter calibrate export quality-gate evaluate
 
 train-classifier: setup
 	$(BIN)/python -m training.train_classifier --data $(DATA) --ham $(HAM) --backbone-weights $(WEIGHTS)
@@ -69,6 +70,14 @@ ensemble: setup
 ## dermoscopy: add the dermoscopy member (a probe on sklesion's Xception features) to the ensemble: version 3
 dermoscopy: setup
 	$(BIN)/python -m training.train_dermoscopy --data $(DATA) --archive $(ARCHIVE) --isic2020 $(ISIC2020)
+
+## low-resolution: train the low-resolution member (every source at ISIC 2019's 84 px) and blend it into the
+## classifier by the worst selection-part gain over version 3: version 4
+low-resolution: setup
+	$(BIN)/python -m training.train_low_resolution --data $(DATA) --ham $(HAM) --archive $(ARCHIVE) \
+		--isic2020 $(ISIC2020) --isic2019 $(ISIC2019) --backbone-weights $(WEIGHTS) --epochs 10
+	$(BIN)/python -m training.blend_low_resolution --data $(DATA) --ham $(HAM) --archive $(ARCHIVE) \
+		--isic2020 $(ISIC2020) --isic2019 $(ISIC2019) --models models
 
 ## train-segmenter: the shipped segmenter, version 1's recipe (the tool's defaults and the
 ## self-trained candidate scored lower on val/: see docs/MODELS.md)
@@ -84,17 +93,17 @@ self-train-segmenter: setup
 
 ## calibrate: Platt scaling, the 90%-sensitivity threshold and risk bands, on the selection parts
 calibrate: setup
-	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020)
+	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020) --isic2019 $(ISIC2019)
 
 ## evaluate: official ISIC metrics on $(DATA)/val, AUC on the held-out $(HAM) lesions and the $(ISIC2020)
 ## report patients, into the cards
 evaluate: setup
-	$(BIN)/python -m training.evaluate --data $(DATA)/val --ham $(HAM) --isic2020 $(ISIC2020) \
+	$(BIN)/python -m training.evaluate --data $(DATA)/val --ham $(HAM) --isic2020 $(ISIC2020) --isic2019 $(ISIC2019) \
 		--out models/val_metrics.json --update-cards
 
 ## export: TFLite files for serving, checked against the Keras models
 export: setup
-	$(BIN)/python -m training.export_tflite --models models
+	$(BIN)/python -m training.export_tflite --models models --names classifier classifier_lowres segmenter
 
 ## quality-gate: fit the photo-kind gate on dermoscopy ($(DATA)/train, the $(HAM) fit part, $(ISIC2020) fit and
 ## select patients, $(ARCHIVE)), the $(CLINICAL) phone photos not held out and installed/generated photos
