@@ -27,8 +27,10 @@ def training_data() -> dict[str, list[dict[str, str]]]:
     merged: dict[str, dict[str, str]] = {}
     for loaded in (predictor.classifier, predictor.segmenter):
         for entry in loaded.card.training_data:
+            # An entry may name its own user (the quality gate's phone photos trained no model here).
+            user = entry.get("used_by", loaded.card.name)
             item = merged.setdefault(entry["name"], {**entry, "models": ""})
-            item["models"] = f"{item['models']} and {loaded.card.name}" if item["models"] else loaded.card.name
+            item["models"] = f"{item['models']} and {user}" if item["models"] else user
     return {"training_data": list(merged.values())}
 
 

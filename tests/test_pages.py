@@ -49,6 +49,7 @@ def test_footer_names_the_training_data_of_the_cards(app, client) -> None:
         assert entry["name"] in footer and entry["licence"] in footer
     assert "ISIC 2017 challenge data (CC-0; classifier and segmenter)" in footer
     assert "HAM10000 (CC BY-NC-SA 4.0; classifier)" in footer
+    assert "PAD-UFES-20 smartphone photos (CC BY 4.0; quality gate)" in footer  # it trained the gate only
 
 
 def test_threshold_text_speaks_plainly(client, lesion_path) -> None:

@@ -249,3 +249,10 @@ def test_evaluation_names_how_a_model_was_chosen() -> None:
     assert note == "best epoch (13) on ISIC train/ selection part (403 images); then 10 epochs on all of train/"
     probe_only = {"selection": {"probe": {"ham_weight": 0.25, "c": 0.001}, "scores": {"mean": 0.85}}}
     assert _selection_note(probe_only) == "all on the selection parts: probe HAM weight 0.25 and C 0.001"
+
+
+def test_recorded_command_leaves_out_local_scratch_folders() -> None:
+    from training.cli import command_line
+
+    recorded = command_line(["--data", "d", "--cache", "/tmp/x", "--cache=/tmp/y", "--epochs", "2"])
+    assert recorded.endswith("--data d --epochs 2") and "/tmp" not in recorded

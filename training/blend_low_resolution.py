@@ -153,7 +153,16 @@ def main(argv: list[str] | None = None) -> None:
             "date": date.today().isoformat(),
         },
     )
-    card["members"] = [{"name": MEMBER, "share": chosen["share"]}]
+    share = chosen["share"]
+    card["version"] = f"{date.today().isoformat()}-v4-mobilenetv2-xception-lowres{LOW_SIDE}-{card['input_size']}"
+    version_3 = card.setdefault("version_3_architecture", card["architecture"])
+    card["architecture"] = (
+        f"version 4: sigmoid({1 - share:.1f} x logit(version 3) + {share:.1f} x logit(low-resolution member)); "
+        f"low-resolution member ({MEMBER}.keras): the same model-sized input reduced in the graph (2x2 average, "
+        f"bilinear to {LOW_SIDE} px), MobileNetV2 fine-tuned from block 6 on every source's fit part; {version_3}"
+    )
+    card["date"] = date.today().isoformat()
+    card["members"] = [{"name": MEMBER, "share": share}]
     card["member_selection"] = {
         "rule": f"highest worst gain over version 3 on the selection parts of {', '.join(judges)} "
         f"(parts with at least {MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 "

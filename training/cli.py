@@ -104,9 +104,21 @@ def run_record(args: argparse.Namespace, train: IsicSplit, val: IsicSplit) -> di
     }
 
 
-def command_line() -> str:
-    """The exact command that is running, as ``python -m module args...``."""
-    return "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]])
+#: Options naming a local scratch folder: no part of the recipe, so left out of recorded commands.
+LOCAL_OPTIONS = ("--cache",)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The running command as ``python -m module args...``, without local scratch options (``LOCAL_OPTIONS``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    kept = []
+    while args:
+        arg = args.pop(0)
+        if arg in LOCAL_OPTIONS:
+            args = args[1:]
+        elif arg.split("=", 1)[0] not in LOCAL_OPTIONS:
+            kept.append(arg)
+    return "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *kept])
 
 
 def _module_name() -> str:

@@ -211,6 +211,10 @@ def gate_card(
     }
 
 
+#: The footer's entry for the gate's phone photos: they trained the gate, not the classifier.
+PHONE_PHOTOS = {"name": "PAD-UFES-20 smartphone photos", "licence": "CC BY 4.0", "used_by": "quality gate"}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     data = _data(args)
@@ -227,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     card_path = args.models / "classifier.json"
     card = read_card(card_path).raw
     card["quality_gate"] = gate_card(gate, selection, setting, data, report, unseen)
+    listed = {entry["name"] for entry in card.get("training_data", [])}
+    if PHONE_PHOTOS["name"] not in listed:
+        card.setdefault("training_data", []).append(PHONE_PHOTOS)
     write_card(card_path, card)
     kinds = verdicts(gate, reported)
     print(f"report images refused: {np.mean(kinds != DERMOSCOPY):.3f}", file=sys.stderr)
