@@ -48,11 +48,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def init_records(app: Flask) -> None:
     """Patient records: off (404) unless LESION_RECORDS_KEY is set; see records/__init__.py."""
-    from app import records_api, records_auth, records_cli, records_errors, records_extension
+    from app import (
+        records_api,
+        records_auth,
+        records_cli,
+        records_errors,
+        records_extension,
+        records_pages,
+        records_timeline,
+    )
 
     records_extension.init_app(app)
     records_errors.init_app(app)
     records_cli.init_app(app)
     app.register_blueprint(records_auth.bp)
     app.register_blueprint(records_api.bp)
-    # The HTML records pages (app/records_pages.py) register here too.
+    app.register_blueprint(records_pages.bp)
+    app.register_blueprint(records_timeline.bp)
