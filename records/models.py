@@ -166,7 +166,7 @@ class Photo(Base):
 
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), primary_key=True)
     media_type: Mapped[str] = mapped_column(String(100))
-    sealed: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    sealed: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
 
     visit: Mapped[Visit] = relationship(back_populates="photo")
 
