@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from app.records_extension import (
@@ -24,6 +29,10 @@ bp = Blueprint("records_api", __name__, url_prefix="/api/v1/records")
 NOT_READY = "The models are not loaded yet."
 #: Config key: a callable run after a visit is written and before it is committed (fault tests).
 BEFORE_COMMIT = "RECORDS_BEFORE_COMMIT"
+#: Config key (LESION_RECORDS_TEST_PAUSE_BEFORE_COMMIT): seconds a worker waits there, so a test can kill it
+#: mid-save. For fault tests only; unset in any real deployment.
+TEST_PAUSE = "RECORDS_TEST_PAUSE_BEFORE_COMMIT"
+log = logging.getLogger(__name__)
 
 
 class UnauthorizedError(Exception):
@@ -131,9 +140,21 @@ def create_visit(lesion_id: int):
         predictor,
         current_app.config["MAX_IMAGE_PIXELS"],
         scale,
-        before_commit=current_app.config.get(BEFORE_COMMIT),
+        before_commit=_before_commit(),
     )
     return jsonify({**visit_json(saved.visit), "change": saved.change}), 201
+
+
+def _before_commit() -> Callable[[], None] | None:
+    pause = float(current_app.config.get(TEST_PAUSE) or 0)
+    if not pause:
+        return current_app.config.get(BEFORE_COMMIT)
+
+    def wait() -> None:
+        log.warning("fault test: worker %d wrote a visit, not committed; pausing %.0f s", os.getpid(), pause)
+        time.sleep(pause)
+
+    return wait
 
 
 @bp.get("/visits/<int:visit_id>")
