@@ -26,12 +26,13 @@ def test_secrets_are_files_given_to_the_services_that_need_them() -> None:
     compose = _compose()
     assert set(compose["secrets"]) == {"db_password", "records_key"}
     assert all("file" in secret for secret in compose["secrets"].values())
-    for name in ("migrate", "app"):
+    needed = {"migrate": {"db_password"}, "app": {"db_password", "records_key"}}
+    for name, secrets in needed.items():
         service = compose["services"][name]
-        assert set(service["secrets"]) == {"db_password", "records_key"}
+        assert set(service["secrets"]) == secrets
         script = service["entrypoint"][2]
         assert "/run/secrets/records_key" in script and "LESION_RECORDS_KEY" in script
-        assert "DATABASE_URL" in script and 'exec "$$@"' in script
+        assert "/run/secrets/db_password" in script and "DATABASE_URL" in script and 'exec "$$@"' in script
     assert not any(
         "PASSWORD" in key and "FILE" not in key
         for s in compose["services"].values()
@@ -43,7 +44,7 @@ def test_secrets_are_files_given_to_the_services_that_need_them() -> None:
 def test_the_migration_runs_once_before_the_service() -> None:
     services = _compose()["services"]
     migrate, app = services["migrate"], services["app"]
-    assert migrate["command"] == ["flask", "--app", "wsgi", "records", "migrate"]
+    assert migrate["command"] == ["python", "-m", "records", "migrate"]
     assert migrate["restart"] == "no"
     assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
