@@ -57,9 +57,17 @@ def test_create_search_and_open_a_patient(page_client) -> None:
     page = page_client.get(f"/records/patients/{first}").get_data(as_text=True)
     assert "MM-2026-001" in page and "1971" in page and "female" in page
     assert "Not a diagnosis" in page and "not a medical device" in page
+    assert "encrypted" in page and "never stored" not in page  # the footer says what records keep
     found = page_client.get("/records?q=mm-2026").get_data(as_text=True)
     assert "MM-2026-001" in found and "MM-2026-002" in found and "OTHER-9" not in found
     assert "No patient" in page_client.get("/records?q=nobody").get_data(as_text=True)
+
+
+def test_a_form_without_the_csrf_token_is_refused(page_client) -> None:
+    for token in (None, "forged"):
+        form = {"code": "NO-TOKEN"} if token is None else {"code": "NO-TOKEN", "csrf_token": token}
+        assert page_client.post("/records/patients", data=form).status_code == 400
+    assert "NO-TOKEN" not in page_client.get("/records").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
