@@ -26,6 +26,7 @@ from app.records_visits import analyse_visit, compare_with_previous, reanalyse_v
 from app.uploads import read_scale, read_upload, ready_predictor
 from lesion.analysis import DISPLAY_MAX_SIDE
 from lesion.overlay import display_size, encode_png, overlay_rgba
+from records import audit
 from records.repository import parse_date
 from records.service import read_photo
 
@@ -42,7 +43,12 @@ def _comparison(visit_id: int | None) -> dict | None:
     if compared is None:
         return None
     pair, previous = compared
-    return change_view(pair, previous, records.visit(visit_id))
+    view = change_view(pair, previous, records.visit(visit_id))
+    if view["overlay_uri"] is not None:
+        # The overlay is drawn on the earlier photo: showing it is a read of that photo.
+        audit.record(records.session, actor(), audit.READ_PHOTO, f"visit {previous.id}", {"view": "comparison"})
+        records.session.commit()
+    return view
 
 
 def _timeline(lesion_id: int, status: int = 200, **context):

@@ -36,7 +36,7 @@ def _visit_ids(page: str) -> list[int]:
 
 
 @SQLITE
-def test_a_grown_lesion_is_compared_and_flagged(page_client, lesion) -> None:
+def test_a_grown_lesion_is_compared_and_flagged(page_client, lesion, alice) -> None:
     before, after, _ = grown_pair("ISIC_0012151", 1.35, Camera(20, 0.9, (6, -4)))
     assert new_visit(page_client, lesion, before, "2026-01-10").status_code == 303
     first = page_client.get(f"/records/lesions/{lesion}").get_data(as_text=True)
@@ -47,7 +47,9 @@ def test_a_grown_lesion_is_compared_and_flagged(page_client, lesion) -> None:
     assert len(_visit_ids(page)) == 2
     assert 'id="changes"' in page and "Larger area" in page and "181 days" in page
     assert 'id="change-flag"' in page and "The area grew by" in page
-    assert page.count('src="data:image/png;base64,') == 1  # the registered overlay
+    assert page.count('src="data:image/png;base64,') == 1  # the registered overlay, drawn on the first photo
+    reads = [event for event in alice.get("/audit").get_json()["events"] if event["action"] == "read_photo"]
+    assert [event["detail"] for event in reads] == [{"view": "comparison"}]
     assert "not a medical device" in page
 
 
