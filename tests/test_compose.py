@@ -29,7 +29,8 @@ def test_secrets_are_files_given_to_the_services_that_need_them() -> None:
     needed = {"migrate": {"db_password"}, "app": {"db_password", "records_key"}}
     for name, secrets in needed.items():
         service = compose["services"][name]
-        assert set(service["secrets"]) == secrets
+        assert {entry["source"] for entry in service["secrets"]} == secrets
+        assert all(entry["uid"] == "10001" and entry["mode"] == 0o400 for entry in service["secrets"])
         script = service["entrypoint"][2]
         assert "/run/secrets/records_key" in script and "LESION_RECORDS_KEY" in script
         assert "/run/secrets/db_password" in script and "DATABASE_URL" in script and 'exec "$$@"' in script
