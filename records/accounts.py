@@ -20,11 +20,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored one is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def normal_email(email: str) -> str:
     return email.strip().lower()
 
@@ -93,7 +88,7 @@ def authenticate(session: Session, email: str, password: str, address: str = "")
         )
         return None
     actor = audit.Actor(user, address)
-    if user.locked_until is not None and as_utc(user.locked_until) > now():
+    if user.locked_until is not None and user.locked_until > now():
         audit.record(session, actor, audit.SIGN_IN_FAILED, user.email, {"reason": "locked"})
         return None
     if not check_password(user.password_hash, password):

@@ -23,7 +23,6 @@ ERASE = "erase"
 USER_CREATED = "user_created"
 USER_DISABLED = "user_disabled"
 KEY_ROTATED = "key_rotated"
-RESTORED = "restored"
 
 
 @dataclass(frozen=True)

@@ -44,14 +44,18 @@ def postgres() -> Iterator[Server]:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    """A fresh, migrated database: SQLite in tmp_path, or a new database on the PostgreSQL server."""
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, migrated database: SQLite in tmp_path, or a new database on the PostgreSQL server (dropped after)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"records_{os.getpid()}_{next(_names)}")
+        migrate(url)
+        yield url
+        return
+    server, name = request.getfixturevalue("postgres"), f"records_{os.getpid()}_{next(_names)}"
+    url = server.create_database(name)
     migrate(url)
-    return url
+    yield url
+    server.drop_database(name)
 
 
 @pytest.fixture()

@@ -81,6 +81,20 @@ class Server:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def database_dir(self, name: str) -> Path:
+        """The folder of a database's files (base/OID)."""
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres") as connection:
+            oid = connection.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]
+        return self.data / "base" / str(oid)
+
     def checkpoint(self) -> None:
         import psycopg
 

@@ -39,6 +39,8 @@ def test_a_visit_round_trips_byte_for_byte(alice, photo) -> None:
     assert body["date"] == "2026-01-05" and body["change"] is None
     assert body["analysis"]["malignant_probability"] is not None and "mask_png" not in body["analysis"]
     assert body["analysis"]["lesion"]["diameter_mm"] is not None
+    stored = alice.get(f"/visits/{body['id']}").get_json()
+    assert stored["created_at"].endswith("+00:00") and stored["analysis"] == body["analysis"]
     image = alice.get(f"/visits/{body['id']}/image")
     assert image.status_code == 200 and image.data == photo and image.mimetype == "image/jpeg"
 

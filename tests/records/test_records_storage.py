@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,23 +30,33 @@ def photo_runs(photo: bytes, count: int = 96) -> list[bytes]:
     return [photo[offset : offset + RUN] for offset in range(0, len(photo) - RUN + 1, step)][:count]
 
 
-def database_files(url: str, postgres) -> list[Path]:
+def database_files(url: str, postgres, since: float) -> list[Path]:
+    """The files that hold the database's data: SQLite's file and WAL; PostgreSQL's database folder and WAL."""
     if url.startswith("sqlite"):
         path = Path(url.split("///", 1)[1])
         return [p for p in (path, Path(f"{path}-wal")) if p.exists()]
     postgres.checkpoint()
-    return [p for p in postgres.data.rglob("*") if p.is_file()]
+    folder = postgres.database_dir(url.rsplit("/", 1)[1])
+    # Only WAL segments written during this test (the server is shared by the whole session).
+    wal = [p for p in (postgres.data / "pg_wal").iterdir() if p.is_file() and p.stat().st_mtime >= since]
+    return [p for p in folder.rglob("*") if p.is_file()] + wal
 
 
 def test_the_database_holds_no_run_of_the_photo(request, alice, database_url, photo) -> None:
+    since = time.time() - 1
     visit = alice.visit(alice.lesion(alice.patient()), photo).get_json()["id"]
     assert alice.get(f"/visits/{visit}/image").data == photo
     postgres = request.getfixturevalue("postgres") if database_url.startswith("postgresql") else None
-    files = database_files(database_url, postgres)
-    assert sum(path.stat().st_size for path in files) > len(photo)  # the sealed photo is in there
-    runs = photo_runs(photo)
-    for path in files:
-        raw = path.read_bytes()
+    files = database_files(database_url, postgres, since)
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        sealed = session.get(Photo, visit).sealed
+    engine.dispose()
+    runs, sealed_runs = photo_runs(photo), photo_runs(sealed)
+    raws = [path.read_bytes() for path in files]
+    # The control: the scan sees the sealed photo where it lies, so it would see a plain one.
+    assert sum(run in raw for run in sealed_runs for raw in raws) > len(sealed_runs) // 2
+    for path, raw in zip(files, raws, strict=True):
         found = [offset for offset, run in enumerate(runs) if run in raw]
         assert not found, f"{path} holds plain runs of the photo"
 
