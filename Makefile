@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: container container-test setup run migrate backup test lint train train-classifier ensemble dermoscopy low-resolution train-segmenter self-train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
+.PHONY: container container-test setup run records-hint migrate backup test lint train train-classifier ensemble dermoscopy low-resolution train-segmenter self-train-segmenter calibrate export quality-gate evaluate bench load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,14 +37,17 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 setup: $(VENV)/.runtime $(VENV)/.dev
 
 ## run: set up and serve the committed models with gunicorn on 0.0.0.0:$(PORT)
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime records-hint
+	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+# records-hint: what `make run` prints while patient records are off (LESION_RECORDS_KEY unset)
+records-hint:
 	@if [ -z "$$LESION_RECORDS_KEY" ]; then \
 		echo "Patient records are off. To turn them on: make migrate, then"; \
 		echo "  export LESION_RECORDS_KEY=\$$($(BIN)/python -c 'import base64,secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')"; \
 		echo "  $(BIN)/flask --app wsgi records create-user EMAIL --clinic NAME --admin   (password on standard input)"; \
 		echo "and keep the key safe: without it the stored photos cannot be read (docs/RECORDS.md)."; \
 	fi
-	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 ## migrate: bring the records database at DATABASE_URL (default instance/records.sqlite3) up to date
 migrate: $(VENV)/.runtime
