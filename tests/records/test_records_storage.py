@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -209,3 +210,27 @@ def test_users_of_one_clinic_share_its_records(rclient, alice, database_url) -> 
     patient = alice.patient("SHARED")
     colleague = sign_up(rclient, database_url, "amy@a.example", "Clinic A")
     assert colleague.get(f"/patients/{patient}").status_code == 200
+
+
+def test_make_backup_and_restore_commands(request, alice, database_url, tmp_path, photo) -> None:
+    """`python -m records backup FILE` (what `make backup` runs) and `restore FILE`, on the real URL."""
+    visit = alice.visit(alice.lesion(alice.patient("CLI-1")), photo).get_json()["id"]
+    fresh = _fresh_url(request, database_url, tmp_path, "cli_restored")
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess:
+        environment = {"DATABASE_URL": url, "PATH": os.environ["PATH"]}
+        return subprocess.run(
+            [sys.executable, "-m", "records", *args], cwd=ROOT, env=environment, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    copy = tmp_path / "nested" / "records.backup"
+    assert run(database_url, "backup", str(copy)).returncode == 0 and copy.stat().st_size > 0
+    restored = run(fresh, "restore", str(copy))
+    assert restored.returncode == 0, restored.stderr
+    engine = make_engine(fresh)
+    with Session(engine) as session:
+        assert session.get(Photo, visit) is not None
+    engine.dispose()
+    missing = run(fresh, "restore", str(tmp_path / "no-such.backup"))
+    assert missing.returncode == 1 and "no backup file" in missing.stderr
