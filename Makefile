@@ -111,7 +111,7 @@ self-train-segmenter: setup
 
 ## calibrate: Platt scaling, the 90%-sensitivity threshold and risk bands, on the selection parts
 calibrate: setup
-	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020) --isic2019 $(ISIC2019)
+	$(BIN)/python -m training.calibrate --data $(DATA) --ham $(HAM) --isic2020 $(ISIC2020)
 
 ## evaluate: official ISIC metrics on $(DATA)/val, AUC on the held-out $(HAM) lesions and the $(ISIC2020)
 ## report patients, into the cards

@@ -117,21 +117,27 @@ def test_source_shares_grow_with_the_square_root_of_size() -> None:
     assert (draws < 100).mean() == pytest.approx(1 / 11, abs=0.01)
 
 
-def test_blend_choice_maximises_the_worst_judged_gain() -> None:
+def test_blend_choice_maximises_the_worst_judged_auc() -> None:
     truth = np.array([0] * 25 + [1] * 25, np.float64)
     rng = np.random.default_rng(1)
     labels = {"a": truth, "b": truth, "ham10000": truth, "few": np.array([0, 0, 1], np.float64)}
     assert judged_sources(labels) == ["a", "b"]
     base = {name: np.clip(t * 0.2 + rng.uniform(0.3, 0.7, len(t)), 0.01, 0.99) for name, t in labels.items()}
-    # Epoch 1's member knows source a perfectly and b not at all; epoch 2's knows both a little.
+    # Candidate 1 knows source a perfectly and b not at all; candidate 2 knows both a little.
     noise = {name: rng.uniform(0.2, 0.8, len(t)) for name, t in labels.items()}
-    epochs = {
-        1: {"a": np.where(truth > 0, 0.99, 0.01), "b": noise["b"], "ham10000": noise["ham10000"], "few": noise["few"]},
-        2: {name: np.clip(0.15 * t + noise[name], 0.01, 0.99) for name, t in labels.items()},
+    candidates = {
+        (1, 1): {
+            "a": np.where(truth > 0, 0.99, 0.01),
+            "b": noise["b"],
+            "ham10000": noise["ham10000"],
+            "few": noise["few"],
+        },
+        (2, 3): {name: np.clip(0.15 * t + noise[name], 0.01, 0.99) for name, t in labels.items()},
     }
-    rows = blend_grid(labels, base, epochs)
+    rows = blend_grid(labels, base, candidates)
     assert all(row["gain"]["a"] == 0 for row in rows if row["share"] == 0.0)
+    assert {(row["epoch"], row["views"]) for row in rows} == set(candidates)
     chosen = choose(rows, judged_sources(labels))
     assert chosen["share"] > 0
-    best_worst = max(min(r["gain"]["a"], r["gain"]["b"]) for r in rows if r["share"] > 0)
-    assert min(chosen["gain"]["a"], chosen["gain"]["b"]) == best_worst
+    best_worst = max(min(r["auc"]["a"], r["auc"]["b"]) for r in rows if r["share"] > 0)
+    assert min(chosen["auc"]["a"], chosen["auc"]["b"]) == best_worst

@@ -7,10 +7,10 @@ Example:
 
 Reads version 3 (``models/classifier.*``, unchanged: it stays the first member) and the epoch
 checkpoints of ``training.train_low_resolution``. On each source's selection part it blends the two
-raw logits, ``(1 - share) x version 3 + share x member``, for every epoch and share, and keeps the
-pair with the highest *worst* gain over version 3 among the parts that can measure one (see
-``judged_sources``). Writes ``models/classifier_lowres.keras`` (the reduction + the chosen trunk), its
-card, and the ``members`` entry of the classifier card; then run ``make calibrate export evaluate``.
+raw logits, ``(1 - share) x version 3 + share x member``, for every epoch, flip views and share, and
+keeps the one with the highest *worst* AUC among the parts that can judge it (see ``judged_sources``).
+Writes ``models/classifier_lowres.keras`` (the reduction + the chosen trunk), its card, and the
+``members`` entry of the classifier card; then run ``make calibrate export evaluate``.
 Report parts are never read.
 """
 
@@ -30,15 +30,16 @@ from tqdm import tqdm
 
 from lesion.inference import LoadedModel, load_model
 from lesion.model_card import read_card, write_card
-from lesion.postprocessing import blend_members
+from lesion.postprocessing import blend_members, flip_views, merge_views
 from lesion.preprocessing import prepare_image
-from lesion.runtimes import file_sha256
 from training.cli import command_line, existing_dir
 from training.low_resolution import LOW_SIDE, build_served_member
-from training.low_resolution_data import SOURCES, load_parts
+from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
 MEMBER = "classifier_lowres"
 SHARE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+#: Test-time flip views of the member (cheap at its size): none, or both flips.
+VIEW_GRID = (1, 3)
 #: A selection part judges a blend only with this many melanomas and this many benign lesions.
 MIN_PER_CLASS = 20
 #: Version 3's dermoscopy member memorised HAM10000, so its HAM10000 scores cannot be beaten fairly.
@@ -53,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{name}", type=existing_dir, required=True)
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--runs", type=existing_dir, default=Path("build/low_resolution_runs"))
-    parser.add_argument("--cache", type=Path, default=Path("build/version3_scores"))
+    parser.add_argument("--grid-out", type=Path, default=Path("docs/low_resolution_selection.json"))
+    parser.add_argument("--cache", type=Path, default=Path("build"), help="scratch folder of both training steps")
     return parser.parse_args(argv)
 
 
@@ -84,30 +86,45 @@ def base_raw(classifier: LoadedModel, paths: tuple[Path, ...], cache: Path) -> n
 
 
 def blend_grid(
-    labels: dict[str, np.ndarray], base: dict[str, np.ndarray], epochs: dict[int, dict[str, np.ndarray]]
+    labels: dict[str, np.ndarray], base: dict[str, np.ndarray], candidates: dict[tuple[int, int], dict[str, np.ndarray]]
 ) -> list[dict]:
-    """Selection AUC of every (epoch, share) per source, with the gain over version 3 (share 0)."""
+    """Selection AUC per source of every (epoch, views) candidate at every share, with the gain over version 3."""
+    version_3 = {
+        name: float(roc_auc_score(truth, base[name])) for name, truth in labels.items() if 0 < truth.sum() < len(truth)
+    }
     rows = []
-    for epoch, member in sorted(epochs.items()):
+    for (epoch, views), member in sorted(candidates.items()):
         for share in SHARE_GRID:
             aucs = {
-                name: float(roc_auc_score(truth, blend_members([base[name], member[name]], [1 - share, share])))
-                for name, truth in labels.items()
-                if 0 < truth.sum() < len(truth)
+                name: float(roc_auc_score(labels[name], blend_members([base[name], member[name]], [1 - share, share])))
+                for name in version_3
             }
-            rows.append({"epoch": epoch, "share": share, "auc": {k: round(v, 4) for k, v in aucs.items()}})
-    for row in rows:
-        version_3 = next(r for r in rows if r["share"] == 0.0)["auc"]
-        row["gain"] = {name: round(row["auc"][name] - version_3[name], 4) for name in row["auc"]}
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "views": views,
+                    "share": share,
+                    "auc": {name: round(value, 4) for name, value in aucs.items()},
+                    "gain": {name: round(value - version_3[name], 4) for name, value in aucs.items()},
+                }
+            )
     return rows
 
 
 def choose(rows: list[dict], judges: list[str]) -> dict:
-    """The (epoch, share) with the highest worst gain over the judging parts (ties: highest mean gain)."""
+    """The (epoch, views, share) with the highest worst AUC over the judging parts (ties: highest mean AUC)."""
     return max(
         (row for row in rows if row["share"] > 0),
-        key=lambda row: (min(row["gain"][j] for j in judges), float(np.mean([row["gain"][j] for j in judges]))),
+        key=lambda row: (min(row["auc"][j] for j in judges), float(np.mean([row["auc"][j] for j in judges]))),
     )
+
+
+def member_scores(trunk: keras.Model, reduced: dict[str, np.ndarray], views: int) -> dict[str, np.ndarray]:
+    """A trunk's probability on each reduced selection part, averaged over flip views as the service does."""
+    return {
+        name: merge_views(trunk.predict(flip_views(images, views), batch_size=256, verbose=0), views)[:, 0]
+        for name, images in reduced.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,13 +132,21 @@ def main(argv: list[str] | None = None) -> None:
     parts = load_parts(args)
     labels = {name: parts[name]["select"].melanoma for name in SOURCES}
     version_3 = load_model(args.models, "classifier")
-    base = {name: base_raw(version_3, parts[name]["select"].paths, args.cache) for name in SOURCES}
+    base = {name: base_raw(version_3, parts[name]["select"].paths, args.cache / "version3_scores") for name in SOURCES}
     history = json.loads((args.runs / "history.json").read_text())
-    epochs = {}
-    for record in history["history"]:
-        with np.load(args.runs / f"epoch_{record['epoch']:02d}_selection.npz") as saved:
-            epochs[record["epoch"]] = {name: saved[name] for name in SOURCES}
-    rows = blend_grid(labels, base, epochs)
+    input_size = read_card(args.models / "classifier.json").input_size
+    reduced = {
+        name: reduced_cache(parts[name]["select"], input_size, args.cache / "low_resolution_cache" / f"{name}-select")[
+            0
+        ]
+        for name in SOURCES
+    }
+    candidates = {}
+    for record in tqdm(history["history"], desc="member checkpoints", file=sys.stderr):
+        trunk = keras.models.load_model(args.runs / f"epoch_{record['epoch']:02d}.keras")
+        for views in VIEW_GRID:
+            candidates[(record["epoch"], views)] = member_scores(trunk, reduced, views)
+    rows = blend_grid(labels, base, candidates)
     judges = judged_sources(labels)
     chosen = choose(rows, judges)
     print(json.dumps(chosen), file=sys.stderr)
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             "task": "a member of the served classifier (never served alone): raw P(melanoma)",
             "input_size": card["input_size"],
             "threshold": 0.5,
+            "test_time_views": chosen["views"],
             "preprocessing": card["preprocessing"] + f"; in the graph: 2x2 average, then bilinear to {LOW_SIDE} px",
             "architecture": f"MobileNetV2 (ImageNet, fine-tuned from block 6, batch norm frozen) at {LOW_SIDE} px",
             "training": {
@@ -149,7 +175,6 @@ def main(argv: list[str] | None = None) -> None:
                 "history": history["history"],
             },
             "training_data": [*card["training_data"][:4], *EXTRA_TRAINING_DATA],
-            "keras_sha256": file_sha256(member_file),
             "date": date.today().isoformat(),
         },
     )
@@ -164,13 +189,21 @@ def main(argv: list[str] | None = None) -> None:
     card["date"] = date.today().isoformat()
     card["members"] = [{"name": MEMBER, "share": share}]
     card["member_selection"] = {
-        "rule": f"highest worst gain over version 3 on the selection parts of {', '.join(judges)} "
-        f"(parts with at least {MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 "
-        "memorised it); ties: highest mean gain",
+        "rule": f"highest worst AUC over the selection parts of {', '.join(judges)} (parts with at least "
+        f"{MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 memorised it); "
+        "ties: highest mean AUC",
         "chosen": chosen,
-        "grid": rows,
+        "best_share_per_candidate": [
+            max(
+                (r for r in rows if (r["epoch"], r["views"]) == key and r["share"] > 0),
+                key=lambda r: min(r["auc"][j] for j in judges),
+            )
+            for key in sorted(candidates)
+        ],
+        "full_grid": str(args.grid_out),
         "command": command_line(),
     }
+    args.grid_out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     names = {entry["name"] for entry in card["training_data"]}
     card["training_data"] += [entry for entry in EXTRA_TRAINING_DATA if entry["name"] not in names]
     write_card(card_path, card)

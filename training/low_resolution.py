@@ -68,8 +68,14 @@ def set_tuned_layers(trunk: keras.Model, fine_tune: bool) -> None:
 
 
 def build_served_member(trunk: keras.Model, input_size: int) -> keras.Model:
-    """The served member: the reduction, then the trained trunk (one graph, one ``.keras`` file)."""
+    """The served member: the reduction, then a copy of the trained trunk (one graph, one ``.keras`` file).
+
+    The copy has no dropout (a rate of 0: nothing random for the TFLite converter to trace) and no
+    optimizer state; its weights are the trunk's.
+    """
     low_side = int(trunk.input_shape[1])
+    served = build_low_resolution_trunk(low_side, backbone_weights=None, dropout=0.0)
+    served.set_weights(trunk.get_weights())
     inputs = keras.Input((input_size, input_size, 3), name="image")
     reduced = build_reduction(input_size, low_side)(inputs)
-    return keras.Model(inputs, trunk(reduced), name="low_resolution_member")
+    return keras.Model(inputs, served(reduced), name="low_resolution_member")
