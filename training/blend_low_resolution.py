@@ -33,6 +33,7 @@ from lesion.model_card import read_card, write_card
 from lesion.postprocessing import blend_members, flip_views, merge_views
 from lesion.preprocessing import prepare_image
 from training.cli import command_line, existing_dir
+from training.cost import gflops
 from training.low_resolution import LOW_SIDE, build_served_member
 from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     card = read_card(card_path).raw
     trunk = keras.models.load_model(args.runs / f"epoch_{chosen['epoch']:02d}.keras")
     member_file = args.models / f"{MEMBER}.keras"
-    build_served_member(trunk, int(card["input_size"])).save(member_file)
+    served = build_served_member(trunk, int(card["input_size"]))
+    served.save(member_file)
     write_card(
         args.models / f"{MEMBER}.json",
         {
@@ -168,8 +170,11 @@ def main(argv: list[str] | None = None) -> None:
             "test_time_views": chosen["views"],
             "preprocessing": card["preprocessing"] + f"; in the graph: 2x2 average, then bilinear to {LOW_SIDE} px",
             "architecture": f"MobileNetV2 (ImageNet, fine-tuned from block 6, batch norm frozen) at {LOW_SIDE} px",
+            "data": {"fit": history["fit"], "selection": "each source's selection part (the classifier card)"},
+            "gflops_per_image": gflops(served),
             "training": {
-                "command": command_line().replace("blend_low_resolution", "train_low_resolution"),
+                "command": history["command"],
+                "blend_command": command_line(),
                 "source_shares": history["shares"],
                 "epoch": chosen["epoch"],
                 "history": history["history"],
@@ -186,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
         f"low-resolution member ({MEMBER}.keras): the same model-sized input reduced in the graph (2x2 average, "
         f"bilinear to {LOW_SIDE} px), MobileNetV2 fine-tuned from block 6 on every source's fit part; {version_3}"
     )
+    version_3_gflops = card.setdefault("version_3_gflops_per_image", card["gflops_per_image"])
+    card["gflops_per_image"] = round(version_3_gflops + gflops(served), 3)
+    card["gflops_per_image_with_views"] = round(version_3_gflops + chosen["views"] * gflops(served), 3)
     card["date"] = date.today().isoformat()
     card["members"] = [{"name": MEMBER, "share": share}]
     card["member_selection"] = {

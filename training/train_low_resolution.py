@@ -25,7 +25,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from lesion.model_card import read_card
-from training.cli import backbone_weights, existing_dir, positive_int
+from training.cli import backbone_weights, command_line, existing_dir, positive_int
 from training.low_resolution import LOW_SIDE, build_low_resolution_trunk, set_tuned_layers
 from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     shares = source_shares({name: len(fit[name][1]) for name in SOURCES})
     positive = float(sum(shares[name] * fit[name][1].mean() for name in SOURCES))
     weights = np.where(labels > 0.5, 0.5 / positive, 0.5 / (1 - positive)).astype(np.float32)
+    fitted_on = {name: {"images": len(fit[name][1]), "melanoma": int(fit[name][1].sum())} for name in SOURCES}
     print(f"fit images {len(labels)}, shares {shares}, mixture melanoma share {positive:.3f}", file=sys.stderr)
 
     trunk = build_low_resolution_trunk(LOW_SIDE, args.backbone_weights)
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         record.update({f"{name}_select_auc": round(s["auc"], 4) for name, s in scores.items()})
         history.append(record)
         print(json.dumps(record), file=sys.stderr, flush=True)
-        (args.runs / "history.json").write_text(json.dumps({"shares": shares, "history": history}, indent=2))
+        summary = {"command": command_line(), "shares": shares, "fit": fitted_on, "history": history}
+        (args.runs / "history.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
