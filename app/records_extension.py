@@ -103,8 +103,8 @@ def _state(app: Flask) -> RecordsState:
         problem = schema_problem(engine)
     except RecordsError as error:
         cipher, engine, problem = None, None, str(error)
-    except SQLAlchemyError as error:
-        problem = f"cannot reach the records database: {type(error).__name__}"
+    except (SQLAlchemyError, OSError) as error:
+        problem = f"cannot reach the records database: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
     if problem:
         log.error("records unavailable: %s", problem)
         return RecordsState(None, None, None, problem)

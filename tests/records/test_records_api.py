@@ -224,3 +224,25 @@ def test_a_schema_behind_makes_records_unavailable(app, tmp_path, caplog) -> Non
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "records_unavailable"
     # The anonymous service is untouched.
     assert behind.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "reason"),
+    [
+        ("postgresql+psycopg://nobody@127.0.0.1:1/records", None, "cannot reach the records database"),
+        ("sqlite:////proc/no-such-folder/records.sqlite3", None, "cannot reach the records database"),
+        ("sqlite:///:memory:", "not a key", "LESION_RECORDS_KEY"),
+    ],
+    ids=["server-down", "unwritable", "bad-key"],
+)
+def test_an_unusable_setup_makes_records_unavailable_not_the_app(app, caplog, url, key, reason) -> None:
+    from tests.records.conftest import new_key
+
+    with caplog.at_level("ERROR"):
+        broken = records_app(app, url, key or new_key())
+    lines = [record.getMessage() for record in caplog.records if "records unavailable" in record.getMessage()]
+    assert len(lines) == 1 and reason in lines[0]
+    client = broken.test_client()
+    assert client.get("/api/v1/records/patients").status_code == 503
+    assert client.get("/records/signin").status_code == 503
+    assert client.get("/healthz").status_code == 200
