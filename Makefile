@@ -10,8 +10,8 @@ ARCHIVE ?= ../shared/data/isic_archive
 CLINICAL ?= ../shared/data/clinical_photos
 ISIC2019 ?= ../shared/data/isic2019
 WEIGHTS ?= imagenet
-# The last commit with the version-2 models, compared end to end by `make bench`.
-BENCH_BASELINE ?= 549b62b
+# The last commit with the version-3 models, compared end to end by `make bench`.
+BENCH_BASELINE ?= d010f66
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # glibc makes an arena per thread; TensorFlow's many threads then bloat memory.

@@ -95,6 +95,10 @@ def stage_timings(predictor: Predictor, data: bytes, repeats: int) -> dict[str, 
         "photo + overlay (page)": timed(lambda: display_images(upload), repeats),
         "Grad-CAM explanation PNG (?explain=1)": timed(lambda: explanation_png_base64(upload), repeats),
     }
+    for member, _ in predictor.members:  # a classifier member's own pass on the same model-sized batch
+        stages[f"classifier member {member.card.name} ({member.card.test_time_views} views)"] = timed(
+            lambda member=member: member.predict(batches[sizes[0]]), repeats
+        )
     if predictor.gate is not None:  # its features come from the classifier's pass; this is the gate's own cost
         gate = predictor.gate
         stages["quality gate (on the classifier's features)"] = timed(
