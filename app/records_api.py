@@ -126,6 +126,7 @@ def get_lesion(lesion_id: int):
 def create_visit(lesion_id: int):
     records = clinic_records()
     records.lesion(lesion_id)  # 404 before anything is read or analysed
+    records.session.commit()  # no transaction (SQLite: no write lock) while a slow client sends the photo
     predictor = ready_predictor(NOT_READY)
     visit_date = parse_date(request.values.get("date"))
     scale = read_scale(request.values)

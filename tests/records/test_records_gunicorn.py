@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -72,6 +75,22 @@ def _post_visit(
     )
 
 
+@contextlib.contextmanager
+def _slow_upload(port: int, headers: dict[str, str], lesion: int) -> Iterator[None]:
+    """A client that has sent half of a visit's photo and waits (holding no database lock meanwhile)."""
+    body = b'--b\r\nContent-Disposition: form-data; name="date"\r\n\r\n2026-12-01\r\n--b\r\n'
+    body += b'Content-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n' + b"x" * 5000
+    head = (
+        f"POST /api/v1/records/lesions/{lesion}/visits HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {headers['Authorization']}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {len(body) + 100_000}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+        slow.sendall(head.encode() + body)
+        time.sleep(0.5)
+        yield
+
+
 def test_eight_concurrent_clients_add_exactly_200_visits(database_url, records_key) -> None:
     add_user(database_url, "load@a.example", "Clinic A")
     data = small_photo()
@@ -94,6 +113,12 @@ def test_eight_concurrent_clients_add_exactly_200_visits(database_url, records_k
             requests.get(f"{server.url}/api/v1/records/lesions/{lesion}", headers=headers, timeout=30).json()
             for lesion in lesions
         ]
+        with _slow_upload(server.port, headers, lesions[0]):
+            started = time.monotonic()
+            other = requests.post(
+                f"{server.url}/api/v1/records/patients", json={"code": "W"}, headers=headers, timeout=60
+            )
+            assert other.status_code == 201 and time.monotonic() - started < 10  # not stuck behind the slow upload
     assert [len(timeline["visits"]) for timeline in timelines] == [VISITS // CLIENTS] * CLIENTS
     engine = make_engine(database_url)
     with Session(engine) as session:
