@@ -110,6 +110,8 @@ def test_the_audit_trail_is_for_the_clinics_admins(alice, bob, rclient, database
     events = alice.get("/audit").get_json()["events"]
     actions = [event["action"] for event in events]
     assert {"token_issued", "create", "read_photo"} <= set(actions)
+    read = next(event for event in events if event["action"] == "read_photo")
+    assert read["target"] == f"visit {visit}" and read["address"] == "127.0.0.1" and read["at"].endswith("+00:00")
     assert all(event["actor"] in ("alice@a.example", "command line") for event in events)
     # Clinic B's user sees nothing of clinic A's trail: a non-admin gets 404, B's admin only B's events.
     assert bob.get("/audit").status_code == 404
@@ -138,6 +140,10 @@ def test_five_wrong_passwords_lock_the_token_route(alice, rclient) -> None:
     right = rclient.post("/api/v1/records/tokens", json={"email": "alice@a.example", "password": PASSWORD})
     assert right.status_code == 401
     assert alice.get("/patients").status_code == 200  # a token issued before keeps working
+    failures = [event for event in alice.get("/audit").get_json()["events"] if event["action"] == "sign_in_failed"]
+    reasons = [event["detail"]["reason"] for event in reversed(failures)]
+    assert reasons == ["wrong password"] * 4 + ["wrong password; locked for 15 minutes", "locked"]
+    assert all(event["address"] == "127.0.0.1" and event["actor"] == "alice@a.example" for event in failures)
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=["sql", "sql-or", "script", "unicode-10k"])
