@@ -213,10 +213,19 @@ def test_export_zip_holds_the_json_and_photos(rapp, alice, photo) -> None:
         assert len(photos) == 1 and archive.read(photos[0]) == photo
 
 
-def test_records_are_off_without_a_key(app, client) -> None:
+@pytest.mark.parametrize("key", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_records_are_off_without_a_key(app, tmp_path, key) -> None:
+    from app import create_app
+
+    config = {"TESTING": True, "LOAD_MODELS": False, "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
+    made = create_app(config if key is None else {**config, "RECORDS_KEY": key})
+    assert made.config.get("RECORDS_KEY") == key  # None: not in the environment either
+    client = made.test_client()
     assert client.get("/api/v1/records/patients").status_code == 404
     assert client.get("/records/signin").status_code == 404
     assert client.post("/api/v1/records/tokens", json={}).status_code == 404
+    assert client.post("/records/signin", data={}).status_code == 404
+    assert client.get("/").status_code == 200 and not (tmp_path / "unused.sqlite3").exists()
 
 
 def test_a_schema_behind_makes_records_unavailable(app, tmp_path, caplog) -> None:
