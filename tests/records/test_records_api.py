@@ -261,3 +261,24 @@ def test_an_unusable_setup_makes_records_unavailable_not_the_app(app, caplog, ur
     assert client.get("/api/v1/records/patients").status_code == 503
     assert client.get("/records/signin").status_code == 503
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_anonymous_api_stores_nothing_with_records_on(alice, rclient, database_url, photo) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from records.models import AuditEvent
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        events = session.scalar(select(func.count()).select_from(AuditEvent))
+    for path in ("/api/v1/analyze", "/api/v1/compare"):
+        form = {"image": (io.BytesIO(photo), "a.jpg")}
+        if path.endswith("compare"):
+            form = {"before": (io.BytesIO(photo), "a.jpg"), "after": (io.BytesIO(photo), "b.jpg")}
+        response = rclient.post(path, data=form, content_type="multipart/form-data", headers=alice.headers)
+        assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
+    engine.dispose()
+    assert _count(database_url) == 0
