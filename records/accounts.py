@@ -14,6 +14,8 @@ from records.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, check_password, h
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+#: A browser session ends on the server this long after sign-in, whatever the cookie says.
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 def now() -> datetime:
@@ -115,9 +117,9 @@ def start_session(session: Session, user: User, address: str = "") -> str:
 
 
 def session_user(session: Session, token: str) -> User | None:
-    """The enabled user of a browser session id, or None (signed out, unknown or disabled)."""
+    """The enabled user of a browser session id, or None (signed out, expired, unknown or disabled)."""
     found = session.scalar(select(SignInSession).where(SignInSession.token_hash == secret_hash(token)))
-    if found is None or found.user.disabled:
+    if found is None or found.user.disabled or found.created_at < now() - SESSION_LIFETIME:
         return None
     return found.user
 

@@ -126,3 +126,16 @@ def test_the_anonymous_page_sets_no_cookie(rclient) -> None:
     response = rclient.get("/")
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
     assert SIGNED_IN not in response.data
+
+
+def test_a_session_ends_on_the_server_after_12_hours(rclient, dana, database_url) -> None:
+    from records.models import SignInSession
+
+    sign_in(rclient)
+    assert signed_in(rclient)
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        session.execute(update(SignInSession).values(created_at=datetime.now(UTC) - timedelta(hours=12, seconds=1)))
+        session.commit()
+    engine.dispose()
+    assert not signed_in(rclient)
