@@ -121,7 +121,7 @@ evaluate: setup
 
 ## export: TFLite files for serving, checked against the Keras models
 export: setup
-	$(BIN)/python -m training.export_tflite --models models --names classifier classifier_lowres segmenter
+	$(BIN)/python -m training.export_tflite --models models
 
 ## quality-gate: fit the photo-kind gate on dermoscopy ($(DATA)/train, the $(HAM) fit part, $(ISIC2020) fit and
 ## select patients, $(ARCHIVE)), the $(CLINICAL) phone photos not held out and installed/generated photos

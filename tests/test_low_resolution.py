@@ -13,8 +13,8 @@ keras = pytest.importorskip("keras")
 from lesion.inference import LoadedModel, Predictor  # noqa: E402
 from lesion.model_card import ModelCard  # noqa: E402
 from lesion.postprocessing import blend_members  # noqa: E402
-from training.blend_low_resolution import blend_grid, choose, judged_sources  # noqa: E402
-from training.low_resolution import build_reduction, build_served_member  # noqa: E402
+from training.blend_low_resolution import blend_grid, choose, judged_sources, member_names, version_4_card  # noqa: E402
+from training.low_resolution import build_low_resolution_trunk, build_reduction, build_served_member  # noqa: E402
 from training.sources import isic2019_parts  # noqa: E402
 from training.train_low_resolution import epoch_draws, source_shares  # noqa: E402
 
@@ -65,15 +65,13 @@ def test_reduction_averages_then_resizes_like_the_served_member() -> None:
         build_reduction(100)
 
 
-def test_served_member_is_reduction_then_trunk() -> None:
-    inputs = keras.Input((84, 84, 3))
-    trunk = keras.Model(
-        inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(inputs))
-    )
+def test_served_member_is_reduction_then_the_trunk_without_dropout() -> None:
+    trunk = build_low_resolution_trunk(backbone_weights=None, dropout=0.5)
     member = build_served_member(trunk, 224)
     image = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
     expected = trunk.predict(build_reduction(224).predict(image, verbose=0), verbose=0)
-    np.testing.assert_allclose(member.predict(image, verbose=0), expected, rtol=1e-5)
+    np.testing.assert_allclose(member.predict(image, verbose=0), expected, rtol=1e-4, atol=1e-6)
+    assert not any(isinstance(layer, keras.layers.Dropout) and layer.rate for layer in member._flatten_layers())
 
 
 def test_blend_members_mixes_logits() -> None:
@@ -141,3 +139,25 @@ def test_blend_choice_maximises_the_worst_judged_auc() -> None:
     assert chosen["share"] > 0
     best_worst = max(min(r["auc"]["a"], r["auc"]["b"]) for r in rows if r["share"] > 0)
     assert min(chosen["auc"]["a"], chosen["auc"]["b"]) == best_worst
+
+
+def test_version_4_card_splits_the_share_between_runs_and_keeps_version_3() -> None:
+    card = {
+        "version": "v3",
+        "input_size": 224,
+        "architecture": "version 3 graph",
+        "gflops_per_image": 10.0,
+        "training_data": [{"name": "ISIC 2017 challenge data", "licence": "CC-0"}],
+    }
+    names = member_names(2)
+    version_4_card(card, names, 0.1, {"share": 0.3, "views": 3})
+    assert names == ["classifier_lowres", "classifier_lowres_2"]
+    assert card["members"] == [
+        {"name": "classifier_lowres", "share": 0.15},
+        {"name": "classifier_lowres_2", "share": 0.15},
+    ]
+    assert card["gflops_per_image"] == 10.2 and card["gflops_per_image_with_views"] == 10.6
+    assert card["architecture"].endswith("version 3 graph") and card["version_3_architecture"] == "version 3 graph"
+    assert any("ISIC 2019" in entry["name"] for entry in card["training_data"])
+    version_4_card(card, names[:1], 0.1, {"share": 0.2, "views": 1})  # rerun on a version 4 card
+    assert card["architecture"].count("version 4") == 1 and card["gflops_per_image"] == 10.1

@@ -54,7 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("data", "ham", "archive", "isic2020", "isic2019"):
         parser.add_argument(f"--{name}", type=existing_dir, required=True)
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
-    parser.add_argument("--runs", type=existing_dir, default=Path("build/low_resolution_runs"))
+    parser.add_argument(
+        "--runs",
+        type=existing_dir,
+        nargs="+",
+        default=[Path("build/low_resolution_runs")],
+        help="training runs (train_low_resolution --runs); several are averaged, each a member of its own",
+    )
     parser.add_argument("--grid-out", type=Path, default=Path("docs/low_resolution_selection.json"))
     parser.add_argument("--cache", type=Path, default=Path("build"), help="scratch folder of both training steps")
     return parser.parse_args(argv)
@@ -128,42 +134,37 @@ def member_scores(trunk: keras.Model, reduced: dict[str, np.ndarray], views: int
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    parts = load_parts(args)
-    labels = {name: parts[name]["select"].melanoma for name in SOURCES}
-    version_3 = load_model(args.models, "classifier")
-    base = {name: base_raw(version_3, parts[name]["select"].paths, args.cache / "version3_scores") for name in SOURCES}
-    history = json.loads((args.runs / "history.json").read_text())
-    input_size = read_card(args.models / "classifier.json").input_size
-    reduced = {
-        name: reduced_cache(parts[name]["select"], input_size, args.cache / "low_resolution_cache" / f"{name}-select")[
-            0
-        ]
-        for name in SOURCES
-    }
-    candidates = {}
-    for record in tqdm(history["history"], desc="member checkpoints", file=sys.stderr):
-        trunk = keras.models.load_model(args.runs / f"epoch_{record['epoch']:02d}.keras")
-        for views in VIEW_GRID:
-            candidates[(record["epoch"], views)] = member_scores(trunk, reduced, views)
-    rows = blend_grid(labels, base, candidates)
-    judges = judged_sources(labels)
-    chosen = choose(rows, judges)
-    print(json.dumps(chosen), file=sys.stderr)
+def member_names(runs: int) -> list[str]:
+    """The members' names (and file stems): one per training run, the first without a suffix."""
+    return [MEMBER if index == 0 else f"{MEMBER}_{index + 1}" for index in range(runs)]
 
-    card_path = args.models / "classifier.json"
-    card = read_card(card_path).raw
-    trunk = keras.models.load_model(args.runs / f"epoch_{chosen['epoch']:02d}.keras")
-    member_file = args.models / f"{MEMBER}.keras"
+
+def run_candidates(
+    runs: list[Path], histories: list[dict], reduced: dict[str, np.ndarray]
+) -> dict[tuple[int, int], dict[str, np.ndarray]]:
+    """Each (epoch, views): the runs' checkpoints of that epoch, their logits averaged, on every selection part."""
+    candidates = {}
+    for record in tqdm(histories[0]["history"], desc="member checkpoints", file=sys.stderr):
+        trunks = [keras.models.load_model(run / f"epoch_{record['epoch']:02d}.keras") for run in runs]
+        for views in VIEW_GRID:
+            scores = [member_scores(trunk, reduced, views) for trunk in trunks]
+            candidates[(record["epoch"], views)] = {
+                name: blend_members([score[name] for score in scores], [1 / len(runs)] * len(runs)) for name in reduced
+            }
+    return candidates
+
+
+def write_member(models: Path, name: str, run: Path, history: dict, chosen: dict, card: dict) -> keras.Model:
+    """Save one run's chosen checkpoint as a served member (reduction + trunk) with its card."""
+    trunk = keras.models.load_model(run / f"epoch_{chosen['epoch']:02d}.keras")
     served = build_served_member(trunk, int(card["input_size"]))
-    served.save(member_file)
+    served.save(models / f"{name}.keras")
     write_card(
-        args.models / f"{MEMBER}.json",
+        models / f"{name}.json",
         {
-            "name": MEMBER,
+            "name": name,
             "version": f"{date.today().isoformat()}-lowres-mobilenetv2-{LOW_SIDE}",
-            "file": member_file.name,
+            "file": f"{name}.keras",
             "task": "a member of the served classifier (never served alone): raw P(melanoma)",
             "input_size": card["input_size"],
             "threshold": 0.5,
@@ -183,19 +184,54 @@ def main(argv: list[str] | None = None) -> None:
             "date": date.today().isoformat(),
         },
     )
+    return served
+
+
+def version_4_card(card: dict, names: list[str], member_gflops: float, chosen: dict) -> None:
+    """Turn the version 3 card into version 4's: name, architecture, cost and the members' shares."""
     share = chosen["share"]
     card["version"] = f"{date.today().isoformat()}-v4-mobilenetv2-xception-lowres{LOW_SIDE}-{card['input_size']}"
     version_3 = card.setdefault("version_3_architecture", card["architecture"])
+    runs = f"{len(names)} runs' logits averaged" if len(names) > 1 else "one run"
     card["architecture"] = (
         f"version 4: sigmoid({1 - share:.1f} x logit(version 3) + {share:.1f} x logit(low-resolution member)); "
-        f"low-resolution member ({MEMBER}.keras): the same model-sized input reduced in the graph (2x2 average, "
-        f"bilinear to {LOW_SIDE} px), MobileNetV2 fine-tuned from block 6 on every source's fit part; {version_3}"
+        f"low-resolution member ({', '.join(names)}; {runs}): the same model-sized input reduced in the graph "
+        f"(2x2 average, bilinear to {LOW_SIDE} px), MobileNetV2 fine-tuned from block 6 on every source's fit part; "
+        f"{version_3}"
     )
     version_3_gflops = card.setdefault("version_3_gflops_per_image", card["gflops_per_image"])
-    card["gflops_per_image"] = round(version_3_gflops + gflops(served), 3)
-    card["gflops_per_image_with_views"] = round(version_3_gflops + chosen["views"] * gflops(served), 3)
+    card["gflops_per_image"] = round(version_3_gflops + len(names) * member_gflops, 3)
+    card["gflops_per_image_with_views"] = round(version_3_gflops + len(names) * chosen["views"] * member_gflops, 3)
     card["date"] = date.today().isoformat()
-    card["members"] = [{"name": MEMBER, "share": share}]
+    card["members"] = [{"name": name, "share": round(share / len(names), 6)} for name in names]
+    listed = {entry["name"] for entry in card["training_data"]}
+    card["training_data"] += [entry for entry in EXTRA_TRAINING_DATA if entry["name"] not in listed]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    parts = load_parts(args)
+    labels = {name: parts[name]["select"].melanoma for name in SOURCES}
+    version_3 = load_model(args.models, "classifier")
+    base = {name: base_raw(version_3, parts[name]["select"].paths, args.cache / "version3_scores") for name in SOURCES}
+    histories = [json.loads((run / "history.json").read_text()) for run in args.runs]
+    input_size = read_card(args.models / "classifier.json").input_size
+    cache = args.cache / "low_resolution_cache"
+    reduced = {name: reduced_cache(parts[name]["select"], input_size, cache / f"{name}-select")[0] for name in SOURCES}
+    candidates = run_candidates(args.runs, histories, reduced)
+    rows = blend_grid(labels, base, candidates)
+    judges = judged_sources(labels)
+    chosen = choose(rows, judges)
+    print(json.dumps(chosen), file=sys.stderr)
+
+    card_path = args.models / "classifier.json"
+    card = read_card(card_path).raw
+    names = member_names(len(args.runs))
+    served = [
+        write_member(args.models, name, run, history, chosen, card)
+        for name, run, history in zip(names, args.runs, histories, strict=True)
+    ]
+    version_4_card(card, names, gflops(served[0]), chosen)
     card["member_selection"] = {
         "rule": f"highest worst AUC over the selection parts of {', '.join(judges)} (parts with at least "
         f"{MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 memorised it); "
@@ -212,8 +248,6 @@ def main(argv: list[str] | None = None) -> None:
         "command": command_line(),
     }
     args.grid_out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    names = {entry["name"] for entry in card["training_data"]}
-    card["training_data"] += [entry for entry in EXTRA_TRAINING_DATA if entry["name"] not in names]
     write_card(card_path, card)
 
 

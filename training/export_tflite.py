@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from lesion.inference import load_model
 from lesion.model_card import read_card, write_card
+from lesion.model_files import model_names
 from lesion.preprocessing import IMAGE_SUFFIXES, prepare_image
 from lesion.runtimes import file_sha256
 from training.cli import existing_dir
@@ -28,10 +29,6 @@ MAX_PROBABILITY_GAP = 1e-3
 #: moves a probability by a few thousandths (4.9e-3 at most on the fixtures for version 3).
 MAX_FLOAT16_PROBABILITY_GAP = 1e-2
 MIN_MASK_IOU = 0.99
-
-
-#: What can be exported: the classifier, its low-resolution member (``training.low_resolution``), the segmenter.
-MODELS = ("classifier", "classifier_lowres", "segmenter")
 
 
 def convert(keras_path: Path, input_size: int, float16: bool = False) -> bytes:
@@ -75,14 +72,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--images", type=existing_dir, default=Path("tests/fixtures/isic/images"), help="images to check parity on"
     )
-    parser.add_argument("--names", nargs="+", choices=MODELS, default=["classifier", "segmenter"])
     parser.add_argument(
-        "--float16", nargs="*", choices=MODELS, default=["classifier"],
+        "--names", nargs="+", default=None, help="models to export (default: every model the service loads)"
+    )
+    parser.add_argument(
+        "--float16",
+        nargs="*",
+        default=["classifier"],
         help="models whose weights are stored as float16 (default: the classifier, whose Xception member is 83 MB)",
     )
     args = parser.parse_args(argv)
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    for name in args.names:
+    for name in args.names or model_names(args.models):
         card_path = args.models / f"{name}.json"
         card = read_card(card_path)
         keras_path = args.models / card.path
