@@ -109,7 +109,7 @@ def change_rows(change: LesionChange) -> list[tuple[str, str, str]]:
         ),
         (
             "Asymmetry",
-            f"{change.asymmetry_delta * 100:+.0f} points",
+            f"{round(change.asymmetry_delta * 100):+d} points",  # an int: never "-0"
             _shape_meaning(
                 change.asymmetry_delta,
                 SAME_ASYMMETRY,

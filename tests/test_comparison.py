@@ -148,3 +148,15 @@ def test_overlay_draws_both_outlines_on_the_before_photo() -> None:
     assert image.shape == (200, 200, 3) and image.dtype == np.uint8
     for colour in (BEFORE_RGB, AFTER_RGB):
         assert np.count_nonzero(np.all(image == colour, axis=-1)) > 50, colour
+
+
+def test_a_tiny_asymmetry_decrease_reads_as_zero_points_not_minus_zero() -> None:
+    from lesion.change import change_rows
+    from lesion.comparison import LesionChange
+
+    def asymmetry(delta: float) -> str:
+        rows = change_rows(LesionChange(1.0, 1.0, delta, 0.0, (), (), None, None))
+        return next(value for name, value, _ in rows if name == "Asymmetry")
+
+    assert asymmetry(-0.003) == "+0 points"
+    assert asymmetry(-0.02) == "-2 points"
