@@ -143,6 +143,7 @@ def test_blend_choice_maximises_the_worst_judged_auc() -> None:
 
 def test_version_4_card_splits_the_share_between_runs_and_keeps_version_3() -> None:
     card = {
+        "data": {},
         "version": "v3",
         "input_size": 224,
         "architecture": "version 3 graph",

@@ -204,6 +204,11 @@ def version_4_card(card: dict, names: list[str], member_gflops: float, chosen: d
     card["gflops_per_image_with_views"] = round(version_3_gflops + len(names) * chosen["views"] * member_gflops, 3)
     card["date"] = date.today().isoformat()
     card["members"] = [{"name": name, "share": round(share / len(names), 6)} for name in names]
+    card["data"]["third_source"] = (
+        "ISIC 2019 / BCN20000 extra, 84 px copies (Combalia et al., arXiv:1908.02288), CC BY-NC 4.0, cut by lesion "
+        "(training.sources.isic2019_parts): fit and selection parts for the low-resolution member, the report "
+        "part only reported"
+    )
     listed = {entry["name"] for entry in card["training_data"]}
     card["training_data"] += [entry for entry in EXTRA_TRAINING_DATA if entry["name"] not in listed]
 

@@ -170,8 +170,8 @@ def _selection_note(card: dict) -> str | None:
         base = _selection_note({key: value for key, value in card.items() if key != "member_selection"})
         chosen = members["chosen"]
         return (
-            f"{base}; low-resolution member: epoch {chosen['epoch']} and share {chosen['share']} by the worst "
-            "selection-part gain over version 3 (ISIC train/, ISIC 2019)"
+            f"{base}; low-resolution member: epoch {chosen['epoch']}, {chosen['views']} views and share "
+            f"{chosen['share']} by the worst selection-part AUC (ISIC train/, ISIC 2019)"
         )
     member = card.get("dermoscopy_member", {}).get("selection")
     if member:
