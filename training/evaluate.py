@@ -30,7 +30,7 @@ from training.data import load_mask, read_split
 from training.metrics import bootstrap_auc, classification_scores, segmentation_scores
 from training.operating_point import risk_bands, threshold_meaning
 from training.sources import isic2019_parts, isic2020_parts
-from training.splits import read_ham
+from training.splits import LabelledImages, read_ham
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 #: The classifier's report parts beyond ISIC ``val/``, each a card block of its own.
@@ -141,22 +141,21 @@ def evaluate_ham(predictor: Predictor, folder: Path, batch_size: int) -> dict:
     return result
 
 
+def _evaluate_report(predictor: Predictor, part: LabelledImages, batch_size: int, described: str, groups: str) -> dict:
+    result = evaluate_part(predictor, part.paths, part.melanoma, batch_size)
+    return {**result, "data": described, groups: len(set(part.groups))}
+
+
 def evaluate_isic2020(predictor: Predictor, folder: Path, batch_size: int) -> dict:
     """The classifier on the ISIC 2020 report patients (``training.sources``), which chose nothing."""
-    part = isic2020_parts(folder)["report"]
-    result = evaluate_part(predictor, part.paths, part.melanoma, batch_size)
-    result["data"] = f"{folder}: the report patients of training.sources (patient-grouped)"
-    result["patients"] = len(set(part.groups))
-    return result
+    described = f"{folder}: the report patients of training.sources (patient-grouped)"
+    return _evaluate_report(predictor, isic2020_parts(folder)["report"], batch_size, described, "patients")
 
 
 def evaluate_isic2019(predictor: Predictor, folder: Path, batch_size: int) -> dict:
     """The classifier on the ISIC 2019 report lesions (``training.sources``, 84 px photos), which chose nothing."""
-    part = isic2019_parts(folder)["report"]
-    result = evaluate_part(predictor, part.paths, part.melanoma, batch_size)
-    result["data"] = f"{folder}: the report lesions of training.sources (lesion-grouped, 84 px copies)"
-    result["lesions"] = len(set(part.groups))
-    return result
+    described = f"{folder}: the report lesions of training.sources (lesion-grouped, 84 px copies)"
+    return _evaluate_report(predictor, isic2019_parts(folder)["report"], batch_size, described, "lesions")
 
 
 def _with_views(loaded, views: int | None):
