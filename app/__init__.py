@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
         MAX_FORM_PARTS=16,
         LOAD_MODELS=True,
+        PROXY_HOPS=0,
     )
     app.config.from_prefixed_env("LESION")
     if test_config:
