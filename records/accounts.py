@@ -91,6 +91,7 @@ def authenticate(session: Session, email: str, password: str, address: str = "")
         return None
     actor = audit.Actor(user, address)
     if user.locked_until is not None and user.locked_until > now():
+        check_password(DUMMY_HASH, password)  # as slow as any other refusal: the timing tells nothing
         audit.record(session, actor, audit.SIGN_IN_FAILED, user.email, {"reason": "locked"})
         return None
     if not check_password(user.password_hash, password):
