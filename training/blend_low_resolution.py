@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, run, history in zip(names, args.runs, histories, strict=True)
     ]
     version_4_card(card, names, gflops(served[0]), chosen)
+    card["training"]["low_resolution_commands"] = [*(history["command"] for history in histories), command_line()]
     card["member_selection"] = {
         "rule": f"highest worst AUC over the selection parts of {', '.join(judges)} (parts with at least "
         f"{MIN_PER_CLASS} melanomas and {MIN_PER_CLASS} benign; HAM10000 left out: version 3 memorised it); "
