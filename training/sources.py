@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import csv
-import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from training.splits import SELECTION_FRACTION, LabelledImages, held_out
+from training.splits import SELECTION_FRACTION, LabelledImages, held_out, stable_rank
 
 #: Cumulative shares of ISIC 2020 patients (by hash rank within each stratum): fit, then selection, then report.
 ISIC2020_FIT_UNTIL, ISIC2020_SELECT_UNTIL = 0.4, 0.65
@@ -57,11 +57,16 @@ def isic2020_parts(folder: Path) -> dict[str, LabelledImages]:
     """The ISIC 2020 part as ``fit``, ``select`` and ``report`` parts, by patient."""
     rows = _rows(folder, "labels.csv")
     images = _images(folder, rows, [row["patient_id"] for row in rows])
+    return _cut(images, isic2020_part_of)
+
+
+def _cut(images: LabelledImages, part_of: Callable[[dict[str, bool]], dict[str, str]]) -> dict[str, LabelledImages]:
+    """Images split by their group's part; ``part_of`` maps each group (with or without a melanoma) to one."""
     has_melanoma: dict[str, bool] = {}
-    for patient, label in zip(images.groups, images.melanoma, strict=True):
-        has_melanoma[patient] = has_melanoma.get(patient, False) or bool(label)
-    part_of = isic2020_part_of(has_melanoma)
-    which = np.array([part_of[patient] for patient in images.groups])
+    for group, label in zip(images.groups, images.melanoma, strict=True):
+        has_melanoma[group] = has_melanoma.get(group, False) or bool(label)
+    parts = part_of(has_melanoma)
+    which = np.array([parts[group] for group in images.groups])
     return {part: images.subset(which == part) for part in ISIC2020_PARTS}
 
 
@@ -80,15 +85,13 @@ def _rank_parts(labelled_groups: dict[str, bool], salt: str, fit_until: float, s
     """Each group's part, ranked by a stable hash within the groups with and without a melanoma."""
     parts = {}
     for stratum in (True, False):
-        group = sorted((g for g, m in labelled_groups.items() if m == stratum), key=lambda g: _salted_rank(salt, g))
+        group = sorted(
+            (g for g, m in labelled_groups.items() if m == stratum), key=lambda g: stable_rank(f"{salt}/{g}")
+        )
         for rank, name in enumerate(group):
             share = rank / len(group)
             parts[name] = "fit" if share < fit_until else "select" if share < select_until else "report"
     return parts
-
-
-def _salted_rank(salt: str, name: str) -> float:
-    return int.from_bytes(hashlib.sha256(f"{salt}/{name}".encode()).digest()[:4], "big") / 2**32
 
 
 def isic2019_parts(folder: Path) -> dict[str, LabelledImages]:
@@ -99,9 +102,4 @@ def isic2019_parts(folder: Path) -> dict[str, LabelledImages]:
     """
     rows = _rows(folder, "labels.csv")
     images = _images(folder, rows, [_isic2019_group(row) for row in rows])
-    has_melanoma: dict[str, bool] = {}
-    for group, label in zip(images.groups, images.melanoma, strict=True):
-        has_melanoma[group] = has_melanoma.get(group, False) or bool(label)
-    part_of = _rank_parts(has_melanoma, "isic2019-split", ISIC2019_FIT_UNTIL, ISIC2019_SELECT_UNTIL)
-    which = np.array([part_of[group] for group in images.groups])
-    return {part: images.subset(which == part) for part in ISIC2020_PARTS}
+    return _cut(images, lambda groups: _rank_parts(groups, "isic2019-split", ISIC2019_FIT_UNTIL, ISIC2019_SELECT_UNTIL))

@@ -26,10 +26,14 @@ SELECTION_FRACTION = 0.2
 HELD_OUT_FRACTION = 0.3
 
 
+def stable_rank(name: str) -> float:
+    """A stable number in [0, 1) for a name (a hash, not a random draw): every run cuts the same parts."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") / 2**32
+
+
 def held_out(group: str, fraction: float = 0.35) -> bool:
     """Whether a group belongs to the held-out part (a stable hash of its name, not a random draw)."""
-    digest = hashlib.sha256(group.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+    return stable_rank(group) < fraction
 
 
 @dataclass(frozen=True)
