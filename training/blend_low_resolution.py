@@ -31,9 +31,9 @@ from tqdm import tqdm
 from lesion.inference import LoadedModel, load_model
 from lesion.model_card import read_card, write_card
 from lesion.postprocessing import blend_members, flip_views, merge_views
-from lesion.preprocessing import prepare_image
 from training.cli import command_line, existing_dir
 from training.cost import gflops
+from training.evaluate import batched_outputs
 from training.low_resolution import LOW_SIDE, build_served_member
 from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
@@ -82,13 +82,11 @@ def base_raw(classifier: LoadedModel, paths: tuple[Path, ...], cache: Path) -> n
     path = cache / f"{digest.hexdigest()[:16]}.npy"
     if path.is_file():
         return np.load(path)
-    side = classifier.card.input_size
-    rows = [
-        classifier.predict(np.stack([prepare_image(p, side)[0] for p in paths[i : i + 32]]))[:, 0]
-        for i in tqdm(range(0, len(paths), 32), desc="version 3", file=sys.stderr)
-    ]
+    raw = batched_outputs(
+        lambda batch: classifier.predict(batch)[:, 0], paths, classifier.card.input_size, desc="version 3"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.concatenate(rows))
+    np.save(path, raw)
     return np.load(path)
 
 

@@ -26,11 +26,11 @@ from sklearn.model_selection import StratifiedKFold
 from lesion.inference import Predictor
 from lesion.model_card import read_card, write_card
 from lesion.postprocessing import calibrate
-from lesion.preprocessing import prepare_image
 from training.cli import existing_dir
 from training.data import read_split
+from training.evaluate import batched_outputs
 from training.operating_point import band_edges, threshold_meaning
-from training.sources import isic2019_parts, isic2020_parts
+from training.sources import isic2020_parts
 from training.splits import LabelledImages, classifier_parts
 
 BINS = 10
@@ -116,9 +116,6 @@ def calibration_parts(args: argparse.Namespace, contaminated: bool) -> tuple[tup
     if args.isic2020 is not None:
         chosen.append(isic2020_parts(args.isic2020)["select"])
         names.append("ISIC 2020 selection patients")
-    if getattr(args, "isic2019", None) is not None:
-        chosen.append(isic2019_parts(args.isic2019)["select"])
-        names.append("ISIC 2019 selection lesions")
     return tuple(chosen), ", ".join(names)
 
 
@@ -128,9 +125,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ham", type=existing_dir, required=True, help="HAM10000 folder (metadata.csv, images/)")
     parser.add_argument(
         "--isic2020", type=existing_dir, default=None, help="ISIC 2020 folder: add its selection patients"
-    )
-    parser.add_argument(
-        "--isic2019", type=existing_dir, default=None, help="ISIC 2019 folder: add its selection lesions"
     )
     parser.add_argument("--models", type=existing_dir, default=Path("models"))
     parser.add_argument("--target-sensitivity", type=float, default=0.90)
@@ -142,14 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     predictor = Predictor.from_directory(args.models)
     classifier = predictor.classifier
     selection, described_parts = calibration_parts(args, contaminated="dermoscopy_member" in classifier.card.raw)
-    side = classifier.card.input_size
     paths = [path for part in selection for path in part.paths]
-    raw = np.concatenate(
-        [
-            predictor.raw_probabilities(np.stack([prepare_image(p, side)[0] for p in paths[i : i + 32]]))
-            for i in range(0, len(paths), 32)
-        ]
-    )  # the raw (blended), uncalibrated output
+    raw = batched_outputs(predictor.raw_probabilities, paths, classifier.card.input_size)  # blended, uncalibrated
     truth = np.concatenate([part.melanoma for part in selection])
     held_out = out_of_fold(truth, raw, args.folds, args.seed)
     slope, intercept = fit_platt(truth, raw)

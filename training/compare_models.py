@@ -108,7 +108,7 @@ def report_sets(isic: IsicSplit, args: argparse.Namespace) -> dict[str, tuple]:
     if args.isic2020 is not None:
         part = isic2020_parts(args.isic2020)["report"]
         sets["isic2020_report"] = (part.paths, np.asarray(part.melanoma))
-    if getattr(args, "isic2019", None) is not None:
+    if args.isic2019 is not None:
         part = isic2019_parts(args.isic2019)["report"]
         sets["isic2019_report"] = (part.paths, np.asarray(part.melanoma))
     return sets

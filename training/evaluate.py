@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -104,14 +104,22 @@ def served_analyses(predictor: Predictor, paths: Sequence[Path], batch_size: int
     return analyses
 
 
+def batched_outputs(
+    predict: Callable[[np.ndarray], np.ndarray], paths: Sequence[Path], side: int, batch_size: int = 32, desc: str = ""
+) -> np.ndarray:
+    """``predict`` on image files prepared by the shared preprocessing at ``side`` px, a batch at a time."""
+    rows = []
+    for start in tqdm(range(0, len(paths), batch_size), desc=desc or "scoring", file=sys.stderr):
+        rows.append(predict(np.stack([prepare_image(path, side)[0] for path in paths[start : start + batch_size]])))
+    return np.concatenate(rows)
+
+
 def served_probabilities(predictor: Predictor, paths: Sequence[Path], batch_size: int = 32) -> np.ndarray:
     """The served (calibrated) melanoma probability of image files, through the shared preprocessing."""
-    side = predictor.classifier.card.input_size
-    rows = []
-    for start in tqdm(range(0, len(paths), batch_size), desc=predictor.classifier.card.version, file=sys.stderr):
-        batch = np.stack([prepare_image(path, side)[0] for path in paths[start : start + batch_size]])
-        rows.append(predictor.probabilities(batch)[0])
-    return np.concatenate(rows)
+    card = predictor.classifier.card
+    return batched_outputs(
+        lambda batch: predictor.probabilities(batch)[0], paths, card.input_size, batch_size, card.version
+    )
 
 
 def evaluate_part(predictor: Predictor, paths: Sequence[Path], truth: np.ndarray, batch_size: int) -> dict:
