@@ -127,16 +127,17 @@ class Predictor:
         ]
         return cls(classifier, load_model(models_dir, "segmenter", runtime), gate, members)
 
-    def blend(self, classifier_raw: np.ndarray, member_raws: Sequence[np.ndarray]) -> np.ndarray:
-        """The classifier's raw probability blended with its members' (uncalibrated)."""
+    def blend(self, classifier_raw: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """The classifier's raw probability for ``batch`` blended with its members' (uncalibrated)."""
         if not self.members:
             return classifier_raw
         shares = [share for _, share in self.members]
-        return blend_members([classifier_raw, *member_raws], [1.0 - sum(shares), *shares])
+        raws = [classifier_raw, *(member.predict(batch)[:, 0] for member, _ in self.members)]
+        return blend_members(raws, [1.0 - sum(shares), *shares])
 
     def raw_probabilities(self, batch: np.ndarray) -> np.ndarray:
         """The blended, uncalibrated P(melanoma) of a model-sized batch (what calibration is fitted on)."""
-        return self.blend(self.classifier.predict(batch)[:, 0], [m.predict(batch)[:, 0] for m, _ in self.members])
+        return self.blend(self.classifier.predict(batch)[:, 0], batch)
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -148,7 +149,7 @@ class Predictor:
         ``batch`` is the model-sized RGB the classifier sees; the gate measures the same pixels.
         """
         outputs = self.classifier.predict_all(batch)
-        raw = self.blend(outputs[0][:, 0], [member.predict(batch)[:, 0] for member, _ in self.members])
+        raw = self.blend(outputs[0][:, 0], batch)
         platt = self.classifier.card.calibration
         activations = outputs[2][..., 0] if len(outputs) > 2 else None
         kinds = None
