@@ -30,11 +30,11 @@ from tqdm import tqdm
 
 from lesion.inference import LoadedModel, load_model
 from lesion.model_card import read_card, write_card
-from lesion.postprocessing import blend_members, flip_views, merge_views
+from lesion.postprocessing import blend_members
 from training.cli import command_line, existing_dir
 from training.cost import gflops
 from training.evaluate import batched_outputs
-from training.low_resolution import LOW_SIDE, build_served_member
+from training.low_resolution import LOW_SIDE, build_served_member, trunk_scores
 from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
 MEMBER = "classifier_lowres"
@@ -124,14 +124,6 @@ def choose(rows: list[dict], judges: list[str]) -> dict:
     )
 
 
-def member_scores(trunk: keras.Model, reduced: dict[str, np.ndarray], views: int) -> dict[str, np.ndarray]:
-    """A trunk's probability on each reduced selection part, averaged over flip views as the service does."""
-    return {
-        name: merge_views(trunk.predict(flip_views(images, views), batch_size=256, verbose=0), views)[:, 0]
-        for name, images in reduced.items()
-    }
-
-
 def member_names(runs: int) -> list[str]:
     """The members' names (and file stems): one per training run, the first without a suffix."""
     return [MEMBER if index == 0 else f"{MEMBER}_{index + 1}" for index in range(runs)]
@@ -145,7 +137,7 @@ def run_candidates(
     for record in tqdm(histories[0]["history"], desc="member checkpoints", file=sys.stderr):
         trunks = [keras.models.load_model(run / f"epoch_{record['epoch']:02d}.keras") for run in runs]
         for views in VIEW_GRID:
-            scores = [member_scores(trunk, reduced, views) for trunk in trunks]
+            scores = [trunk_scores(trunk, reduced, views) for trunk in trunks]
             candidates[(record["epoch"], views)] = {
                 name: blend_members([score[name] for score in scores], [1 / len(runs)] * len(runs)) for name in reduced
             }

@@ -9,8 +9,10 @@ MobileNetV2 at that size. Training reads its cache through the very same reducti
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
+from lesion.postprocessing import flip_views, merge_views
 from training.architectures import freeze_batch_norm, keras_weights, scale_to_unit_range, unfreeze_from
 
 #: The side every photo is reduced to (the ISIC 2019 copy's resolution).
@@ -79,3 +81,11 @@ def build_served_member(trunk: keras.Model, input_size: int) -> keras.Model:
     inputs = keras.Input((input_size, input_size, 3), name="image")
     reduced = build_reduction(input_size, low_side)(inputs)
     return keras.Model(inputs, served(reduced), name="low_resolution_member")
+
+
+def trunk_scores(trunk: keras.Model, reduced: dict[str, np.ndarray], views: int = 1) -> dict[str, np.ndarray]:
+    """A trunk's probability on each set of reduced images, averaged over flip views as the service does."""
+    return {
+        name: merge_views(trunk.predict(flip_views(images, views), batch_size=256, verbose=0), views)[:, 0]
+        for name, images in reduced.items()
+    }

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from lesion.model_card import read_card
 from training.cli import backbone_weights, command_line, existing_dir, positive_int
-from training.low_resolution import LOW_SIDE, build_low_resolution_trunk, set_tuned_layers
+from training.low_resolution import LOW_SIDE, build_low_resolution_trunk, set_tuned_layers, trunk_scores
 from training.low_resolution_data import SOURCES, load_parts, reduced_cache
 
 DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -80,14 +80,12 @@ def _batches(images: np.ndarray, labels: np.ndarray, weights: np.ndarray, batch_
     return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def selection_scores(trunk: keras.Model, selection: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
-    """The trunk's probabilities and AUC on each source's selection part."""
-    scores = {}
-    for name, (images, labels) in selection.items():
-        probability = trunk.predict(images, batch_size=128, verbose=0)[:, 0]
-        auc = float(roc_auc_score(labels, probability)) if 0 < labels.sum() < len(labels) else float("nan")
-        scores[name] = {"auc": auc, "probability": probability}
-    return scores
+def selection_aucs(probabilities: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """The AUC on each selection part (NaN where a part lacks one of the classes)."""
+    return {
+        name: float(roc_auc_score(labels[name], p)) if 0 < labels[name].sum() < len(p) else float("nan")
+        for name, p in probabilities.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     shares = source_shares({name: len(fit[name][1]) for name in SOURCES})
     positive = float(sum(shares[name] * fit[name][1].mean() for name in SOURCES))
     weights = np.where(labels > 0.5, 0.5 / positive, 0.5 / (1 - positive)).astype(np.float32)
+    selection_labels = {name: part[1] for name, part in selection.items()}
     fitted_on = {name: {"images": len(fit[name][1]), "melanoma": int(fit[name][1].sum())} for name in SOURCES}
     print(f"fit images {len(labels)}, shares {shares}, mixture melanoma share {positive:.3f}", file=sys.stderr)
 
@@ -123,11 +122,12 @@ def main(argv: list[str] | None = None) -> None:
             trunk.compile(keras.optimizers.Adam(rate, clipnorm=1.0), keras.losses.BinaryCrossentropy())
         draws = epoch_draws(origin, shares, args.epoch_size, rng)
         fitted = trunk.fit(_batches(images[draws], labels[draws], weights[draws], args.batch_size), verbose=2)
-        scores = selection_scores(trunk, selection)
+        aucs = selection_aucs(
+            trunk_scores(trunk, {name: part[0] for name, part in selection.items()}), selection_labels
+        )
         trunk.save(args.runs / f"epoch_{epoch:02d}.keras")
-        np.savez(args.runs / f"epoch_{epoch:02d}_selection.npz", **{n: s["probability"] for n, s in scores.items()})
         record = {"epoch": epoch, "loss": float(fitted.history["loss"][-1])}
-        record.update({f"{name}_select_auc": round(s["auc"], 4) for name, s in scores.items()})
+        record.update({f"{name}_select_auc": round(auc, 4) for name, auc in aucs.items()})
         history.append(record)
         print(json.dumps(record), file=sys.stderr, flush=True)
         summary = {"command": command_line(), "shares": shares, "fit": fitted_on, "history": history}
