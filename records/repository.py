@@ -132,8 +132,7 @@ class ClinicRecords:
 
     def previous_visit(self, visit: Visit) -> Visit | None:
         """The visit of the same lesion just before ``visit`` in date order, or None."""
-        earlier = [other for other in self.visits(visit.lesion_id) if other.id != visit.id]
-        earlier = [v for v in earlier if (v.visit_date, v.id) < (visit.visit_date, visit.id)]
+        earlier = [v for v in self.visits(visit.lesion_id) if (v.visit_date, v.id) < (visit.visit_date, visit.id)]
         return earlier[-1] if earlier else None
 
     def sealed_photo(self, visit_id: int) -> Photo:

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from lesion.preprocessing import prepare_image
 from training.data import read_split
+from training.low_resolution import build_reduction
 from training.sources import archive_parts, isic2019_parts, isic2020_parts
 from training.splits import LabelledImages, classifier_parts
 
@@ -53,8 +54,6 @@ def reduced_cache(part: LabelledImages, input_size: int, stem: Path) -> tuple[np
     if path.is_file():
         with np.load(path) as cached:
             return cached["images"], cached["labels"]
-    from training.low_resolution import build_reduction
-
     reduction = build_reduction(input_size)
     sized = model_sized(part.paths, input_size)
     reduced = np.concatenate(
