@@ -84,8 +84,18 @@ def add_visit(lesion_id: int):
         visit_date = parse_date(request.form.get("date"))
         scale = read_scale(request.form)
         data = read_upload(request.files)
+        # The timeline after the redirect compares the newest visits itself.
         saved = save_visit(
-            records, photo_cipher(), actor(), lesion_id, data, visit_date, predictor, max_pixels(), scale
+            records,
+            photo_cipher(),
+            actor(),
+            lesion_id,
+            data,
+            visit_date,
+            predictor,
+            max_pixels(),
+            scale,
+            with_change=False,
         )
     except FORM_ERRORS as error:
         records.session.rollback()

@@ -70,14 +70,18 @@ def save_visit(
     max_pixels: int,
     mm_per_px: float | None = None,
     before_commit: Callable[[], None] | None = None,
+    with_change: bool = True,
 ) -> SavedVisit:
     """Analyse ``data`` and save it as a visit of the lesion, with its photo sealed, in one transaction.
 
     An image the service cannot analyse raises :class:`lesion.errors.InvalidImageError` before
     anything is written. A photo the quality gate refuses is saved with its refusal, no probability.
+    Without ``with_change`` (a page that shows the timeline next, which compares anew) the
+    comparison with the visit before is left out: ``comparison`` is None.
     """
     session = records.session
     previous = _previous(records, lesion_id, visit_date)  # NotFoundError for another clinic's lesion
+    previous = previous if with_change else None
     previous_photo = None if previous is None else open_photo(records, cipher, previous.id)[0]
     previous_scale = None if previous is None else previous.mm_per_px
     session.commit()  # no transaction stays open while the models run
